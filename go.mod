@@ -1,0 +1,8 @@
+module github.com/ferryhttp/ferry
+
+go 1.25.0
+
+require (
+	github.com/google/go-cmp v0.7.0 // indirect
+	golang.org/x/net v0.62.0 // indirect
+)
