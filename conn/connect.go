@@ -1,0 +1,192 @@
+package conn
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http/httptrace"
+
+	"github.com/ferryhttp/ferry/verify"
+	"time"
+)
+
+// Connect dials the first origin and sets the connection up: TLS to an https
+// proxy, the CONNECT tunnel (after SetTunnel), then TLS to an https target.
+// ConnectTimeout bounds all of it; ctx cancels it. Failures that are the
+// proxy's are *ProxyError; a dial failure without a proxy is the dialer's
+// *net.OpError and a TLS failure with the target is crypto/tls's error
+// (*tls.CertificateVerificationError for a bad certificate), unwrapped.
+func (c *Conn) Connect(ctx context.Context) (err error) {
+	if c.connected {
+		return nil
+	}
+	if t := c.opts.ConnectTimeout; t > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+		defer func() {
+			if err != nil && ctx.Err() == context.DeadlineExceeded && !isTimeout(err) {
+				err = c.wrapProxy(&TimeoutError{Op: "connect", Limit: t, Err: err}, err)
+			}
+		}()
+	}
+	defer func() {
+		if err != nil && c.nc != nil {
+			c.nc.Close()
+			c.nc = nil
+		}
+	}()
+	c.hasConnectedToProxy = false
+	if c.proxy != nil && isSOCKS(c.proxy.Scheme) {
+		return c.connectSOCKS(ctx)
+	}
+
+	firstTLS := c.first.Scheme == "https"
+	if firstTLS && c.opts.DialTLSContext != nil {
+		nc, err := c.opts.DialTLSContext(ctx, "tcp", c.first.Addr())
+		if err != nil {
+			return c.proxyErr(err)
+		}
+		c.nc = nc
+		c.hasConnectedToProxy = c.proxy != nil
+		if tc, ok := nc.(interface{ ConnectionState() tls.ConnectionState }); ok {
+			st := tc.ConnectionState()
+			verified := len(st.VerifiedChains) > 0
+			if c.proxy != nil {
+				c.proxyTLSState, c.isProxyVerified = &st, verified
+			} else {
+				c.tlsState, c.isVerified = &st, verified
+			}
+		}
+	} else {
+		nc, err := c.dial(ctx, c.first.Addr())
+		if err != nil {
+			return c.proxyErr(err)
+		}
+		c.nc = nc
+		c.hasConnectedToProxy = c.proxy != nil
+		if firstTLS {
+			base, policy := c.opts.TLSConfig, c.opts.OriginVerify
+			if c.proxy != nil {
+				base, policy = c.opts.ProxyTLSConfig, c.opts.ProxyVerify
+			}
+			tc, st, verified, err := c.handshake(ctx, c.nc, c.first.Host, base, policy)
+			if err != nil {
+				return c.proxyErr(err)
+			}
+			c.nc = tc
+			if c.proxy != nil {
+				c.proxyTLSState, c.isProxyVerified = st, verified
+			} else {
+				c.tlsState, c.isVerified = st, verified
+			}
+		}
+	}
+
+	if c.tunnel != nil && c.proxy != nil {
+		if err := c.connectTunnel(ctx); err != nil {
+			return err
+		}
+		if c.tunnel.Scheme == "https" {
+			tc, st, verified, err := c.handshake(ctx, c.nc, c.tunnel.Host, c.opts.TLSConfig, c.opts.OriginVerify)
+			if err != nil {
+				return err
+			}
+			c.nc, c.tlsState, c.isVerified = tc, st, verified
+		}
+	}
+	c.setUp()
+	return nil
+}
+
+// setUp makes the buffers for a freshly connected nc.
+func (c *Conn) setUp() {
+	if c.br == nil {
+		c.br = bufio.NewReaderSize(rawIO{c}, c.opts.readBufferSize())
+		c.bw = bufio.NewWriterSize(rawIO{c}, c.opts.writeBufferSize())
+	} else {
+		c.br.Reset(rawIO{c})
+		c.bw.Reset(rawIO{c})
+	}
+	c.readLimit = -1
+	c.connected = true
+	c.reusable = true
+	c.requests = 0
+	c.createdAt = time.Now()
+}
+
+func (c *Conn) dial(ctx context.Context, addr string) (net.Conn, error) {
+	if c.opts.DialContext != nil {
+		return c.opts.DialContext(ctx, "tcp", addr)
+	}
+	var d net.Dialer
+	d.KeepAlive = 30 * time.Second
+	return d.DialContext(ctx, "tcp", addr)
+}
+
+// handshake runs a TLS client handshake over nc with the peer host, using
+// base tightened by policy. It reports the state and whether the peer was verified.
+func (c *Conn) handshake(ctx context.Context, nc net.Conn, host string, base *tls.Config, policy verify.Policy) (net.Conn, *tls.ConnectionState, bool, error) {
+	cfg, err := policy.Config(base, host)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if t := c.opts.TLSHandshakeTimeout; t > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+	}
+	trace := httptrace.ContextClientTrace(ctx)
+	if trace != nil && trace.TLSHandshakeStart != nil {
+		trace.TLSHandshakeStart()
+	}
+	tc := tls.Client(nc, cfg)
+	err = tc.HandshakeContext(ctx)
+	st := tc.ConnectionState()
+	if trace != nil && trace.TLSHandshakeDone != nil {
+		trace.TLSHandshakeDone(st, err)
+	}
+	if err != nil {
+		if ctx.Err() != nil && !isTimeout(err) && c.opts.TLSHandshakeTimeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = &TimeoutError{Op: "TLS handshake", Limit: c.opts.TLSHandshakeTimeout, Err: err}
+		}
+		return nil, nil, false, err
+	}
+	return tc, &st, policy.Verifies(base), nil
+}
+
+// proxyErr wraps err in a ProxyError when the failing step was the proxy's
+// (the first origin is the proxy).
+func (c *Conn) proxyErr(err error) error {
+	if c.proxy == nil {
+		return err
+	}
+	var pe *ProxyError
+	if errors.As(err, &pe) {
+		return err
+	}
+	return &ProxyError{Proxy: c.proxy, HasConnectedToProxy: c.hasConnectedToProxy, Err: err}
+}
+
+// wrapProxy wraps a connect-timeout error as the proxy's when orig was.
+func (c *Conn) wrapProxy(te *TimeoutError, orig error) error {
+	var pe *ProxyError
+	if errors.As(orig, &pe) {
+		cp := *pe
+		cp.Err = &TimeoutError{Op: te.Op, Limit: te.Limit, Err: pe.Err}
+		return &cp
+	}
+	return te
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+func isSOCKS(scheme string) bool { return scheme == "socks5" || scheme == "socks5h" }
+
+func (e Endpoint) String() string { return fmt.Sprintf("%s://%s", e.Scheme, e.Addr()) }

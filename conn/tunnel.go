@@ -1,0 +1,117 @@
+package conn
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+)
+
+// maxConnectErrorBody is how much of a refused CONNECT's body a ProxyError keeps.
+const maxConnectErrorBody = 64 << 10
+
+// connectTunnel sends CONNECT for c.tunnel over c.nc and reads the reply.
+// Every failure here is the proxy's. Bytes the proxy sent after its reply
+// are kept in front of c.nc, so TLS to the target does not lose them.
+func (c *Conn) connectTunnel(ctx context.Context) error {
+	authority := c.tunnel.Addr()
+	req := &http.Request{
+		Method:     http.MethodConnect,
+		URL:        &url.URL{Opaque: authority},
+		Host:       authority,
+		Header:     c.tunnelHeader,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+	}
+	if req.Header == nil {
+		req.Header = make(http.Header)
+	}
+	req = req.WithContext(ctx)
+
+	// Bound the whole exchange by ctx: a proxy that never answers, or streams
+	// an endless reply, must not hang Connect.
+	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(aLongTimeAgo) })
+	defer stop()
+
+	bw := bufio.NewWriterSize(c.nc, 1024)
+	if err := req.Write(bw); err != nil {
+		return c.tunnelErr(ctx, fmt.Errorf("writing CONNECT: %w", err), nil)
+	}
+	if err := bw.Flush(); err != nil {
+		return c.tunnelErr(ctx, fmt.Errorf("writing CONNECT: %w", err), nil)
+	}
+
+	lr := &io.LimitedReader{R: c.nc, N: c.opts.maxHeaderBytes()}
+	br := bufio.NewReaderSize(lr, 4096)
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		if lr.N <= 0 {
+			err = fmt.Errorf("reading CONNECT reply: %w", ErrResponseHeaderTooLarge)
+		} else {
+			err = fmt.Errorf("reading CONNECT reply: %w", err)
+		}
+		return c.tunnelErr(ctx, err, nil)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		lr.N = maxConnectErrorBody + 1
+		var body []byte
+		if resp.ContentLength != 0 {
+			body, _ = io.ReadAll(io.LimitReader(resp.Body, maxConnectErrorBody))
+		}
+		return c.tunnelErr(ctx, fmt.Errorf("%w: %s", ErrConnectRefused, resp.Status), &refusal{resp.StatusCode, resp.Header, body})
+	}
+	if c.opts.OnProxyConnectResponse != nil {
+		if err := c.opts.OnProxyConnectResponse(ctx, c.proxy, req, resp); err != nil {
+			return c.tunnelErr(ctx, err, nil)
+		}
+	}
+	if !stop() {
+		// ctx ended during the exchange and its deadline is set on nc.
+		return c.tunnelErr(ctx, ctx.Err(), nil)
+	}
+	if n := br.Buffered(); n > 0 {
+		extra, _ := br.Peek(n)
+		c.nc = &prefixConn{Conn: c.nc, r: io.MultiReader(bytesReader(extra), c.nc)}
+	}
+	return nil
+}
+
+type refusal struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (c *Conn) tunnelErr(ctx context.Context, err error, r *refusal) error {
+	if ctxErr := ctx.Err(); ctxErr != nil && isTimeout(err) {
+		err = fmt.Errorf("%w (%v)", ctxErr, err)
+	}
+	pe := &ProxyError{Proxy: c.proxy, HasConnectedToProxy: true, Err: err}
+	if r != nil {
+		pe.StatusCode, pe.Header, pe.Body = r.status, r.header, r.body
+	}
+	return pe
+}
+
+func bytesReader(b []byte) io.Reader {
+	cp := make([]byte, len(b))
+	copy(cp, b)
+	return &sliceReader{b: cp}
+}
+
+type sliceReader struct{ b []byte }
+
+func (s *sliceReader) Read(p []byte) (int, error) {
+	if len(s.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, s.b)
+	s.b = s.b[n:]
+	return n, nil
+}
+
+var _ net.Conn = (*prefixConn)(nil)

@@ -1,0 +1,98 @@
+package ferry
+
+import (
+	"context"
+	"crypto/tls"
+	"net/http"
+	"net/url"
+
+	"github.com/ferryhttp/ferry/conn"
+	"github.com/ferryhttp/ferry/proxyconfig"
+)
+
+// ConnInfo describes the connection a response came on.
+type ConnInfo struct {
+	// Mode is how the request went: Direct, Forward or Tunnel.
+	Mode proxyconfig.Mode
+	// Proxy is the proxy's URL with its password redacted, or nil.
+	Proxy *url.URL
+	// IsVerified reports whether TLS with the target was verified (urllib3's
+	// is_verified). False without TLS with the target, which includes an
+	// https request forwarded by a proxy (UseForwardingForHTTPS).
+	IsVerified bool
+	// IsProxyVerified reports whether TLS with the proxy was verified
+	// (urllib3's proxy_is_verified). False without TLS with the proxy.
+	IsProxyVerified bool
+	// Reused reports whether the connection had carried earlier requests.
+	Reused bool
+	// ProxyTLS is the state of TLS with the proxy, or nil. The target's is
+	// resp.TLS, as in net/http.
+	ProxyTLS *tls.ConnectionState
+	// WriteErr is the error that stopped the request body from being sent
+	// when the server answered anyway (an early 413, say): conn.ErrEarlyResponse,
+	// or the EPIPE/ECONNRESET the write met. Nil when the request went out whole.
+	WriteErr error
+}
+
+// ConnInfoOf returns the ConnInfo of a response that a Transport returned,
+// also through http.Client (with or without Client.Timeout) and through
+// RoundTrippers that pass the response on. ok is false for other responses.
+//
+// The information travels in resp.Request's context: ferry sets
+// resp.Request to a shallow copy of the request it was given, whose context
+// is a child of the original.
+func ConnInfoOf(resp *http.Response) (ConnInfo, bool) {
+	if resp == nil || resp.Request == nil {
+		return ConnInfo{}, false
+	}
+	ic, ok := resp.Request.Context().Value(connInfoKey{}).(*infoCtx)
+	if !ok {
+		return ConnInfo{}, false
+	}
+	info := ic.info
+	if info.Proxy != nil {
+		if _, has := info.Proxy.User.Password(); has {
+			u := *info.Proxy
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			info.Proxy = &u
+		}
+	}
+	return info, true
+}
+
+type connInfoKey struct{}
+
+// infoCtx carries a response's ConnInfo; one allocation holds both the
+// context link and the information.
+type infoCtx struct {
+	context.Context
+	info ConnInfo
+}
+
+func (c *infoCtx) Value(key any) any {
+	if key == (connInfoKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+func connInfo(r *route, c *conn.Conn, reused bool) ConnInfo {
+	info := ConnInfo{
+		Mode:            r.mode,
+		Proxy:           r.proxy,
+		IsVerified:      c.IsVerified(),
+		IsProxyVerified: c.IsProxyVerified(),
+		Reused:          reused,
+		ProxyTLS:        c.ProxyTLS(),
+		WriteErr:        c.WriteErr(),
+	}
+	if r.mode == proxyconfig.Forward {
+		info.IsVerified = false
+	}
+	return info
+}
+
+func attachConnInfo(resp *http.Response, req *http.Request, info ConnInfo) {
+	ic := &infoCtx{Context: req.Context(), info: info}
+	resp.Request = req.WithContext(ic)
+}

@@ -1,0 +1,137 @@
+package pool
+
+import (
+	"errors"
+	"io"
+	"net/http/httptrace"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultDrainLimit is how much of an unread response body Close reads so the
+// connection can be reused; a longer rest closes the connection instead.
+const DefaultDrainLimit = 256 << 10
+
+// drainTimeout bounds the time Close spends draining.
+const drainTimeout = 500 * time.Millisecond
+
+// ErrBodyReadAfterClose is returned by Read on a Body after Close, as net/http does.
+var ErrBodyReadAfterClose = errors.New("ferry: read on closed response body")
+
+const (
+	bodyOpen int32 = iota
+	bodyDone
+)
+
+// Body is a response body that hands its connection back to the pool: when
+// read to EOF (even if the caller never calls Close), or when closed with a
+// short unread rest that it drains. On any read error, or a long rest, the
+// connection is discarded. Read and Close may be called from different
+// goroutines.
+type Body struct {
+	p  *Pool
+	e  *Entry
+	rc io.ReadCloser // the body as http.ReadResponse made it
+
+	// DrainLimit overrides DefaultDrainLimit when positive.
+	DrainLimit int64
+	// Length is the response's ContentLength (-1 unknown): a known rest longer
+	// than the drain limit is not read at all.
+	Length int64
+	// Trace, when set, gets PutIdleConn when the connection is handed back.
+	Trace *httptrace.ClientTrace
+
+	state   atomic.Int32
+	reading atomic.Int32
+}
+
+// NewBody wraps rc, the body of a response read on e's connection.
+func NewBody(p *Pool, e *Entry, rc io.ReadCloser) *Body {
+	return &Body{p: p, e: e, rc: rc, Length: -1}
+}
+
+// Read reads the body; at EOF the connection goes back to the pool.
+func (b *Body) Read(buf []byte) (int, error) {
+	b.reading.Add(1)
+	if b.state.Load() != bodyOpen {
+		b.reading.Add(-1)
+		return 0, ErrBodyReadAfterClose
+	}
+	n, err := b.rc.Read(buf)
+	b.reading.Add(-1)
+	if err == io.EOF {
+		b.finish(true)
+	} else if err != nil {
+		err = b.e.Conn.MapBodyError(err)
+		b.finish(false)
+	}
+	return n, err
+}
+
+// Close ends the body. An unread rest of up to DrainLimit bytes is read so
+// the connection can be reused; otherwise the connection is closed.
+func (b *Body) Close() error {
+	if !b.state.CompareAndSwap(bodyOpen, bodyDone) {
+		return nil
+	}
+	if b.reading.Load() > 0 {
+		// A Read is under way in another goroutine: closing the connection
+		// is the only way to stop it.
+		b.p.Discard(b.e)
+		b.putTrace(errors.New("ferry: body closed during read"))
+		return nil
+	}
+	if b.drain() {
+		b.release()
+	} else {
+		b.p.Discard(b.e)
+		b.putTrace(errors.New("ferry: body closed before EOF"))
+	}
+	return nil
+}
+
+func (b *Body) drain() bool {
+	limit := b.DrainLimit
+	if limit <= 0 {
+		limit = DefaultDrainLimit
+	}
+	c := b.e.Conn
+	if !c.KeepAlive() || b.Length > limit {
+		return false
+	}
+	c.SetExtraReadDeadline(time.Now().Add(drainTimeout))
+	n, err := io.CopyN(io.Discard, b.rc, limit+1)
+	c.SetExtraReadDeadline(time.Time{})
+	return err == io.EOF && n <= limit
+}
+
+func (b *Body) finish(eof bool) {
+	if !b.state.CompareAndSwap(bodyOpen, bodyDone) {
+		return
+	}
+	if eof {
+		b.release()
+		return
+	}
+	b.p.Discard(b.e)
+	b.putTrace(errors.New("ferry: response body read failed"))
+}
+
+func (b *Body) release() {
+	if !b.e.Conn.Release() {
+		b.p.Discard(b.e)
+		b.putTrace(errors.New("ferry: connection not reusable"))
+		return
+	}
+	if b.p.Put(b.e) {
+		b.putTrace(nil)
+	} else {
+		b.putTrace(errors.New("ferry: idle pool full or keep-alives disabled"))
+	}
+}
+
+func (b *Body) putTrace(err error) {
+	if b.Trace != nil && b.Trace.PutIdleConn != nil {
+		b.Trace.PutIdleConn(err)
+	}
+}

@@ -1,0 +1,321 @@
+package ferry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"strings"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/ferryhttp/ferry/conn"
+	"github.com/ferryhttp/ferry/pool"
+	"github.com/ferryhttp/ferry/proxyconfig"
+)
+
+// Errors for requests refused before anything is sent.
+var (
+	// ErrInvalidRequest is wrapped by every error for a request that cannot be
+	// sent as it is: nil URL, unsupported scheme, missing host, bad method,
+	// header names or values with CR, LF or NUL.
+	ErrInvalidRequest = errors.New("ferry: invalid request")
+)
+
+var gzipOnly = []string{"gzip"}
+
+// acceptGzip is shared by requests and only read.
+var acceptGzip = http.Header{"Accept-Encoding": gzipOnly}
+
+func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
+	t.init()
+	if err := validateRequest(req); err != nil {
+		closeReqBody(req)
+		return nil, err
+	}
+	ctx := req.Context()
+	r, err := t.route(req)
+	if err != nil {
+		closeReqBody(req)
+		return nil, err
+	}
+	trace := httptrace.ContextClientTrace(ctx)
+
+	ropts := conn.RequestOptions{
+		Forward: r.mode == proxyconfig.Forward,
+		Header:  r.forwardHeader,
+		Close:   t.DisableKeepAlives,
+		Host:    hostWithoutDefaultPort(req),
+	}
+	askedGzip := false
+	if !t.DisableCompression && req.Method != http.MethodHead && req.Header.Get("Accept-Encoding") == "" && req.Header.Get("Range") == "" {
+		askedGzip = true
+		if ropts.Header == nil {
+			ropts.Header = acceptGzip
+		} else {
+			ropts.Header = ropts.Header.Clone()
+			ropts.Header["Accept-Encoding"] = gzipOnly
+		}
+	}
+
+	for attempt := 0; ; attempt++ {
+		resp, retry, err := t.attempt(ctx, req, &r, ropts, trace, attempt > 0)
+		if err == nil {
+			return t.finishResponse(req, resp, &r, askedGzip)
+		}
+		if !retry || attempt > 0 {
+			closeReqBody(req)
+			return nil, err
+		}
+		// A reused connection turned out dead: rewind the body and try once
+		// more on a new connection (net/http's rules for replayable requests).
+		if req.Body != nil && req.Body != http.NoBody {
+			body, gerr := req.GetBody()
+			if gerr != nil {
+				return nil, err
+			}
+			r2 := req.Clone(ctx)
+			r2.Body = body
+			req = r2
+		}
+	}
+}
+
+type attemptResult struct {
+	resp  *http.Response
+	entry *pool.Entry
+	reuse bool
+}
+
+// attempt runs the request once on a connection from the pool (a fresh one
+// when fresh is set). retry reports whether the failure happened on a reused
+// connection in a way that allows one more try.
+func (t *Transport) attempt(ctx context.Context, req *http.Request, r *route, ropts conn.RequestOptions, trace *httptrace.ClientTrace, fresh bool) (res attemptResult, retry bool, err error) {
+	if trace != nil && trace.GetConn != nil {
+		trace.GetConn(r.target.Addr())
+	}
+	dial := func(ctx context.Context) (*conn.Conn, error) { return t.dial(ctx, r) }
+	var e *pool.Entry
+	var reused bool
+	if fresh {
+		e, err = t.pool.Dial(ctx, r.key, dial)
+	} else {
+		e, reused, err = t.pool.Get(ctx, r.key, dial)
+	}
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil && !errors.As(err, new(*conn.ProxyError)) {
+			return res, false, cerr
+		}
+		return res, false, err
+	}
+	c := e.Conn
+	if trace != nil && trace.GotConn != nil {
+		info := httptrace.GotConnInfo{Conn: c.NetConn(), Reused: reused, WasIdle: reused}
+		if reused {
+			info.IdleTime = time.Since(e.IdleSince())
+		}
+		trace.GotConn(info)
+	}
+	if err := c.Request(ctx, req, ropts); err != nil {
+		t.pool.Discard(e)
+		return res, false, err
+	}
+	resp, err := c.GetResponse(ctx)
+	if err != nil {
+		retry = reused && !c.ResponseStarted() && canRetry(req, c.WroteBytes(), err)
+		t.pool.Discard(e)
+		return res, retry, err
+	}
+	return attemptResult{resp: resp, entry: e, reuse: reused}, false, nil
+}
+
+// dial makes and connects a new connection for r.
+func (t *Transport) dial(ctx context.Context, r *route) (*conn.Conn, error) {
+	c := conn.New(r.first, r.proxy, t.connOpts)
+	if r.mode == proxyconfig.Tunnel {
+		c.SetTunnel(r.target.Host, r.target.Port, r.target.Scheme, r.connectHeader)
+	} else if r.proxy != nil && isSOCKS(r.proxy) {
+		c.SetTunnel(r.target.Host, r.target.Port, r.target.Scheme, nil)
+	}
+	if err := c.Connect(ctx); err != nil {
+		if t.Logger != nil {
+			t.Logger.DebugContext(ctx, "ferry: connect failed", "first", r.first.Addr(), "mode", r.mode.String(), "err", err)
+		}
+		return nil, err
+	}
+	if t.Logger != nil {
+		t.Logger.DebugContext(ctx, "ferry: connected", "first", r.first.Addr(), "target", r.target.Addr(), "mode", r.mode.String(),
+			"verified", c.IsVerified(), "proxy_verified", c.IsProxyVerified())
+	}
+	if t.OnUnverifiedConn != nil {
+		info := connInfo(r, c, false)
+		unverified := (c.TLS() != nil && !c.IsVerified()) || (c.ProxyTLS() != nil && !c.IsProxyVerified()) ||
+			(r.mode == proxyconfig.Forward && r.target.Scheme == "https")
+		if unverified {
+			if err := t.OnUnverifiedConn(info); err != nil {
+				c.Close()
+				return nil, err
+			}
+		}
+	}
+	return c, nil
+}
+
+// canRetry applies net/http's rules: a request may be sent again when none
+// of it reached the network, or when it is replayable (no body, or GetBody)
+// and idempotent, and the failure looks like a connection the server had
+// closed, not a timeout or a bad body.
+func canRetry(req *http.Request, wrote int64, err error) bool {
+	hasBody := req.Body != nil && req.Body != http.NoBody
+	if hasBody && req.GetBody == nil {
+		return false
+	}
+	var te *conn.TimeoutError
+	var be *conn.BodyReadError
+	if errors.As(err, &te) || errors.As(err, &be) || errors.Is(err, conn.ErrResponseHeaderTooLarge) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if wrote == 0 {
+		return true
+	}
+	return isIdempotent(req)
+}
+
+func isIdempotent(req *http.Request) bool {
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	_, a := req.Header["Idempotency-Key"]
+	_, b := req.Header["X-Idempotency-Key"]
+	return a || b
+}
+
+// finishResponse wraps the body so the connection goes back to the pool,
+// decompresses gzip when ferry asked for it, and attaches ConnInfo.
+func (t *Transport) finishResponse(req *http.Request, res attemptResult, r *route, askedGzip bool) (*http.Response, error) {
+	resp, e := res.resp, res.entry
+	c := e.Conn
+	resp.TLS = c.TLS()
+	if r.mode == proxyconfig.Forward {
+		resp.TLS = nil
+	}
+	info := connInfo(r, c, res.reuse)
+	trace := httptrace.ContextClientTrace(req.Context())
+
+	switch {
+	case resp.StatusCode == http.StatusSwitchingProtocols:
+		resp.Body = &switchedBody{br: c.Reader(), c: c, p: t.pool, e: e}
+	case resp.Body == http.NoBody:
+		if c.Release() && t.pool.Put(e) {
+			if trace != nil && trace.PutIdleConn != nil {
+				trace.PutIdleConn(nil)
+			}
+		} else {
+			t.pool.Discard(e)
+		}
+	default:
+		b := pool.NewBody(t.pool, e, resp.Body)
+		b.Length = resp.ContentLength
+		b.Trace = trace
+		resp.Body = b
+		if askedGzip && strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
+			resp.Body = &gzipReader{body: b}
+			resp.Header.Del("Content-Encoding")
+			resp.Header.Del("Content-Length")
+			resp.ContentLength = -1
+			resp.Uncompressed = true
+		}
+	}
+	attachConnInfo(resp, req, info)
+	return resp, nil
+}
+
+// validateRequest refuses what must not be sent: net/http's Transport checks.
+func validateRequest(req *http.Request) error {
+	if req == nil {
+		return fmt.Errorf("%w: nil Request", ErrInvalidRequest)
+	}
+	if req.URL == nil {
+		return fmt.Errorf("%w: nil Request.URL", ErrInvalidRequest)
+	}
+	if req.Header == nil {
+		return fmt.Errorf("%w: nil Request.Header", ErrInvalidRequest)
+	}
+	if s := req.URL.Scheme; s != "http" && s != "https" {
+		return fmt.Errorf("%w: unsupported protocol scheme %q", ErrInvalidRequest, s)
+	}
+	if req.URL.Host == "" {
+		return fmt.Errorf("%w: no Host in request URL", ErrInvalidRequest)
+	}
+	if req.Method != "" && !validMethod(req.Method) {
+		return fmt.Errorf("%w: invalid method %q", ErrInvalidRequest, req.Method)
+	}
+	for k, vs := range req.Header {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return fmt.Errorf("%w: invalid header field name %q", ErrInvalidRequest, k)
+		}
+		for _, v := range vs {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return fmt.Errorf("%w: invalid header field value for %q", ErrInvalidRequest, k)
+			}
+		}
+	}
+	if h := req.Host; h != "" && !httpguts.ValidHostHeader(h) {
+		return fmt.Errorf("%w: invalid Host %q", ErrInvalidRequest, h)
+	}
+	return nil
+}
+
+func validMethod(m string) bool {
+	for i := 0; i < len(m); i++ {
+		if !httpguts.IsTokenRune(rune(m[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+// hostWithoutDefaultPort returns the Host header to send when the URL names
+// the scheme's default port ("example.com:443" -> "example.com"), or "" to
+// keep what the request would send.
+func hostWithoutDefaultPort(req *http.Request) string {
+	if req.Host != "" {
+		return ""
+	}
+	p := req.URL.Port()
+	if p == "" || p != proxyconfig.DefaultPort(req.URL.Scheme) {
+		return ""
+	}
+	h := req.URL.Hostname()
+	if strings.Contains(h, ":") {
+		return "[" + h + "]"
+	}
+	return h
+}
+
+func closeReqBody(req *http.Request) {
+	if req != nil && req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+// switchedBody is the body of a 101 Switching Protocols response: the
+// connection itself, readable and writable, as in net/http.
+type switchedBody struct {
+	br io.Reader
+	c  *conn.Conn
+	p  *pool.Pool
+	e  *pool.Entry
+}
+
+func (s *switchedBody) Read(b []byte) (int, error)  { return s.br.Read(b) }
+func (s *switchedBody) Write(b []byte) (int, error) { return s.c.NetConn().Write(b) }
+func (s *switchedBody) Close() error {
+	s.p.Discard(s.e)
+	return nil
+}

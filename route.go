@@ -1,0 +1,215 @@
+package ferry
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync/atomic"
+
+	"github.com/ferryhttp/ferry/conn"
+	"github.com/ferryhttp/ferry/pool"
+	"github.com/ferryhttp/ferry/proxyconfig"
+)
+
+// route is where one request goes and how: the mode, the first origin, the
+// pool key, and the headers for the proxy.
+type route struct {
+	mode   proxyconfig.Mode
+	proxy  *url.URL
+	target conn.Endpoint
+	first  conn.Endpoint
+	key    pool.Key
+
+	// connectHeader goes on the CONNECT (tunnel mode); forwardHeader is added
+	// to the request itself (forward mode).
+	connectHeader http.Header
+	forwardHeader http.Header
+}
+
+// route decides the mode for req and builds its pool key and proxy headers.
+func (t *Transport) route(req *http.Request) (route, error) {
+	var r route
+	u := req.URL
+	r.target = conn.Endpoint{Scheme: u.Scheme, Host: u.Hostname(), Port: u.Port()}
+	if r.target.Port == "" {
+		r.target.Port = proxyconfig.DefaultPort(u.Scheme)
+	}
+	if t.Proxy != nil {
+		p, err := t.Proxy(req)
+		if err != nil {
+			return r, fmt.Errorf("ferry: choosing proxy: %w", err)
+		}
+		if p != nil {
+			if err := proxyconfig.Validate(p); err != nil {
+				return r, err
+			}
+			r.proxy = p
+		}
+	}
+	mode, err := proxyconfig.Select(r.proxy, u, t.UseForwardingForHTTPS)
+	if err != nil {
+		return r, err
+	}
+	r.mode = mode
+	ctxHeader := proxyHeaderFrom(req.Context())
+	if r.proxy != nil {
+		for _, h := range []http.Header{ctxHeader, t.ProxyHeader, t.ProxyConnectHeader} {
+			if err := proxyconfig.ValidateHeader(h); err != nil {
+				return r, err
+			}
+		}
+	}
+
+	switch {
+	case r.proxy == nil:
+		r.first = r.target
+		r.key = pool.Key{Scheme: u.Scheme, Addr: hostKey(u, r.target)}
+	case isSOCKS(r.proxy):
+		r.first = r.target
+		r.key = pool.Key{Proxy: t.keyCache.of(r.proxy), Scheme: u.Scheme, Addr: hostKey(u, r.target)}
+	case mode == proxyconfig.Forward:
+		r.first = proxyEndpoint(r.proxy)
+		r.key = pool.Key{Proxy: t.keyCache.of(r.proxy)}
+		r.forwardHeader = t.forwardHeader(r.proxy, ctxHeader)
+	default: // Tunnel
+		r.first = proxyEndpoint(r.proxy)
+		r.key = pool.Key{Proxy: t.keyCache.of(r.proxy), Scheme: u.Scheme, Addr: hostKey(u, r.target)}
+		h, extra, err := t.connectHeader(req.Context(), r.proxy, r.target, ctxHeader)
+		if err != nil {
+			return r, err
+		}
+		r.connectHeader = h
+		r.key.Extra = extra
+	}
+	return r, nil
+}
+
+func isSOCKS(p *url.URL) bool { return p.Scheme == "socks5" || p.Scheme == "socks5h" }
+
+func proxyEndpoint(p *url.URL) conn.Endpoint {
+	e := conn.Endpoint{Scheme: p.Scheme, Host: p.Hostname(), Port: p.Port()}
+	if e.Port == "" {
+		e.Port = proxyconfig.DefaultPort(p.Scheme)
+	}
+	return e
+}
+
+// hostKey is the target's host:port for the pool key, without allocating
+// when the URL already names its port.
+func hostKey(u *url.URL, e conn.Endpoint) string {
+	if u.Port() != "" && !hasUpper(u.Host) {
+		return u.Host
+	}
+	return net.JoinHostPort(strings.ToLower(e.Host), e.Port)
+}
+
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
+// forwardHeader is what a forwarded request carries for the proxy:
+// ProxyHeader, the request's own proxy headers, and Proxy-Authorization from
+// the proxy URL's credentials.
+func (t *Transport) forwardHeader(p *url.URL, ctxHeader http.Header) http.Header {
+	auth, hasAuth := proxyconfig.BasicAuth(p)
+	if len(t.ProxyHeader) == 0 && len(ctxHeader) == 0 && !hasAuth {
+		return nil
+	}
+	h := make(http.Header, len(t.ProxyHeader)+len(ctxHeader)+1)
+	mergeInto(h, t.ProxyHeader)
+	mergeInto(h, ctxHeader)
+	if hasAuth && h.Get("Proxy-Authorization") == "" {
+		h.Set("Proxy-Authorization", auth)
+	}
+	return h
+}
+
+// connectHeader builds the CONNECT header (ProxyConnectHeader, ProxyHeader,
+// GetProxyConnectHeader's, the request's own, Proxy-Authorization) and the
+// canonical text of its per-request part, which goes into the pool key.
+func (t *Transport) connectHeader(ctx context.Context, p *url.URL, target conn.Endpoint, ctxHeader http.Header) (http.Header, string, error) {
+	var dyn http.Header
+	if t.GetProxyConnectHeader != nil {
+		var err error
+		dyn, err = t.GetProxyConnectHeader(ctx, p, target.Addr())
+		if err != nil {
+			return nil, "", fmt.Errorf("ferry: GetProxyConnectHeader: %w", err)
+		}
+		if err := proxyconfig.ValidateHeader(dyn); err != nil {
+			return nil, "", err
+		}
+	}
+	h := make(http.Header, len(t.ProxyConnectHeader)+len(t.ProxyHeader)+len(dyn)+len(ctxHeader)+1)
+	mergeInto(h, t.ProxyConnectHeader)
+	mergeInto(h, t.ProxyHeader)
+	mergeInto(h, dyn)
+	mergeInto(h, ctxHeader)
+	if auth, ok := proxyconfig.BasicAuth(p); ok && h.Get("Proxy-Authorization") == "" {
+		h.Set("Proxy-Authorization", auth)
+	}
+	return h, canonicalHeader(dyn, ctxHeader), nil
+}
+
+func mergeInto(dst, src http.Header) {
+	for k, vs := range src {
+		ck := http.CanonicalHeaderKey(k)
+		dst[ck] = append(dst[ck], vs...)
+	}
+}
+
+// canonicalHeader renders headers as one string that is equal for equal
+// headers (names canonical and sorted, values in order).
+func canonicalHeader(hs ...http.Header) string {
+	var keys []string
+	merged := make(http.Header)
+	for _, h := range hs {
+		mergeInto(merged, h)
+	}
+	if len(merged) == 0 {
+		return ""
+	}
+	for k := range merged {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		for _, v := range merged[k] {
+			b.WriteString(k)
+			b.WriteByte(':')
+			b.WriteString(v)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
+
+// keyCache remembers the key string of the last proxy URL seen: Proxy
+// functions (http.ProxyURL, ProxyFromEnvironment) return the same *url.URL
+// each time, so the common case costs no allocation.
+type keyCache struct {
+	last atomic.Pointer[keyCacheEntry]
+}
+
+type keyCacheEntry struct {
+	u *url.URL
+	s string
+}
+
+func (k *keyCache) of(u *url.URL) string {
+	if e := k.last.Load(); e != nil && e.u == u {
+		return e.s
+	}
+	s := u.String()
+	k.last.Store(&keyCacheEntry{u: u, s: s})
+	return s
+}
