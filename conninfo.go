@@ -7,6 +7,7 @@ import (
 	"net/url"
 
 	"github.com/ferryhttp/ferry/conn"
+	"github.com/ferryhttp/ferry/pool"
 	"github.com/ferryhttp/ferry/proxyconfig"
 )
 
@@ -92,7 +93,9 @@ func connInfo(r *route, c *conn.Conn, reused bool) ConnInfo {
 	return info
 }
 
-func attachConnInfo(resp *http.Response, req *http.Request, info ConnInfo) {
-	ic := &infoCtx{Context: req.Context(), info: info}
-	resp.Request = req.WithContext(ic)
+// respState is allocated once per response: its body wrapper and the context
+// that carries its ConnInfo.
+type respState struct {
+	body pool.Body
+	ic   infoCtx
 }

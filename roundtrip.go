@@ -103,7 +103,7 @@ func (t *Transport) attempt(ctx context.Context, req *http.Request, r *route, ro
 	if fresh {
 		e, err = t.pool.Dial(ctx, r.key, dial)
 	} else {
-		e, reused, err = t.pool.Get(ctx, r.key, dial)
+		e, reused, err = t.pool.Get(ctx, r.key, dial, !isReplayable(req))
 	}
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil && !errors.As(err, new(*conn.ProxyError)) {
@@ -185,6 +185,15 @@ func canRetry(req *http.Request, wrote int64, err error) bool {
 	return isIdempotent(req)
 }
 
+// isReplayable reports whether req may be sent again on a fresh connection
+// if the reused one it went out on turns out dead.
+func isReplayable(req *http.Request) bool {
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		return false
+	}
+	return isIdempotent(req)
+}
+
 func isIdempotent(req *http.Request) bool {
 	switch req.Method {
 	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
@@ -204,7 +213,9 @@ func (t *Transport) finishResponse(req *http.Request, res attemptResult, r *rout
 	if r.mode == proxyconfig.Forward {
 		resp.TLS = nil
 	}
-	info := connInfo(r, c, res.reuse)
+	st := &respState{}
+	st.ic.Context = req.Context()
+	st.ic.info = connInfo(r, c, res.reuse)
 	trace := httptrace.ContextClientTrace(req.Context())
 
 	switch {
@@ -219,7 +230,8 @@ func (t *Transport) finishResponse(req *http.Request, res attemptResult, r *rout
 			t.pool.Discard(e)
 		}
 	default:
-		b := pool.NewBody(t.pool, e, resp.Body)
+		b := &st.body
+		b.Init(t.pool, e, resp.Body)
 		b.Length = resp.ContentLength
 		b.Trace = trace
 		resp.Body = b
@@ -231,7 +243,7 @@ func (t *Transport) finishResponse(req *http.Request, res attemptResult, r *rout
 			resp.Uncompressed = true
 		}
 	}
-	attachConnInfo(resp, req, info)
+	resp.Request = req.WithContext(&st.ic)
 	return resp, nil
 }
 

@@ -8,3 +8,5 @@ package conn
 func (c *Conn) Alive() bool {
 	return c.connected && c.br.Buffered() == 0
 }
+
+type peeker struct{}

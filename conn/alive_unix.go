@@ -4,7 +4,6 @@ package conn
 
 import (
 	"crypto/tls"
-	"errors"
 	"net"
 	"syscall"
 )
@@ -19,43 +18,63 @@ func (c *Conn) Alive() bool {
 	if !c.connected || c.br.Buffered() > 0 {
 		return false
 	}
-	nc := c.nc
-	isTLS := false
+	if c.peek == nil {
+		c.peek = newPeeker(c.nc)
+	}
+	if c.peek.raw == nil {
+		return true
+	}
+	c.peek.alive = true
+	err := c.peek.raw.Read(c.peek.fn)
+	if err != nil {
+		return false // closed under us
+	}
+	return c.peek.alive
+}
+
+// peeker holds what Alive needs, made once per connection so a check costs
+// one system call and no allocation.
+type peeker struct {
+	raw   syscall.RawConn // nil: cannot look into this connection
+	isTLS bool
+	alive bool
+	buf   [1]byte
+	fn    func(fd uintptr) bool
+}
+
+func newPeeker(nc net.Conn) *peeker {
+	p := &peeker{}
 	for {
 		switch v := nc.(type) {
 		case *tls.Conn:
-			nc, isTLS = v.NetConn(), true
+			nc, p.isTLS = v.NetConn(), true
 			continue
 		case *prefixConn:
-			return true // bytes may be waiting in front; let the read decide
+			return p // bytes may be waiting in front; let the read decide
 		}
 		break
 	}
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
-		return true
+		return p
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
-		return true
+		return p
 	}
-	alive := true
-	var buf [1]byte
-	err = raw.Read(func(fd uintptr) bool {
-		n, _, rerr := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	p.raw = raw
+	p.fn = func(fd uintptr) bool {
+		n, _, rerr := syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		switch {
 		case rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK:
 		case rerr == syscall.EINTR:
 			return false
 		case rerr != nil, n == 0:
-			alive = false
-		case !isTLS:
-			alive = false // unsolicited bytes on an idle HTTP/1.1 connection
+			p.alive = false
+		case !p.isTLS:
+			p.alive = false // unsolicited bytes on an idle HTTP/1.1 connection
 		}
 		return true
-	})
-	if err != nil && !errors.Is(err, net.ErrClosed) {
-		return true
 	}
-	return alive && err == nil
+	return p
 }

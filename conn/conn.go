@@ -123,6 +123,7 @@ type Conn struct {
 	tlsState            *tls.ConnectionState
 	proxyTLSState       *tls.ConnectionState
 	createdAt           time.Time
+	peek                *peeker // made by Alive on first use
 
 	// Per request; owned by the goroutine running Request/GetResponse.
 	req       *http.Request // the caller's request
@@ -134,7 +135,7 @@ type Conn struct {
 	writer    *bodyWriter // non-nil while a body is being written
 	writeErr  error
 	headerDue atomic.Int64 // unix nanos: deadline for the response header (ResponseHeaderTimeout); 0 none
-	readLimit int64     // bytes left for the response header; <0: no limit
+	readLimit int64        // bytes left for the response header; <0: no limit
 	readAny   atomic.Int64
 	wroteAny  atomic.Int64
 	requests  int // requests started on this connection
@@ -219,6 +220,7 @@ func (c *Conn) Close() error {
 		err = c.nc.Close()
 	}
 	c.nc = nil
+	c.peek = nil
 	c.connected = false
 	c.inFlight = false
 	c.reusable = false

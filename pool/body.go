@@ -47,7 +47,15 @@ type Body struct {
 
 // NewBody wraps rc, the body of a response read on e's connection.
 func NewBody(p *Pool, e *Entry, rc io.ReadCloser) *Body {
-	return &Body{p: p, e: e, rc: rc, Length: -1}
+	b := new(Body)
+	b.Init(p, e, rc)
+	return b
+}
+
+// Init sets up a Body in place (for callers that allocate it inside a larger
+// struct). A Body must not be copied after Init.
+func (b *Body) Init(p *Pool, e *Entry, rc io.ReadCloser) {
+	b.p, b.e, b.rc, b.Length = p, e, rc, -1
 }
 
 // Read reads the body; at EOF the connection goes back to the pool.

@@ -93,12 +93,16 @@ func New(opts Options) *Pool {
 // reports which. When MaxConnsPerHost connections for key exist, Get waits for
 // one to come back or go, or for ctx to end. Idle connections that expired or
 // that the peer closed are dropped on the way.
-func (p *Pool) Get(ctx context.Context, key Key, dial func(context.Context) (*conn.Conn, error)) (e *Entry, reused bool, err error) {
+//
+// checkAlive asks for a look at the socket of an idle connection (one
+// non-blocking system call) before it is handed out; callers whose request
+// can be retried on a fresh connection may skip it.
+func (p *Pool) Get(ctx context.Context, key Key, dial func(context.Context) (*conn.Conn, error), checkAlive bool) (e *Entry, reused bool, err error) {
 	for {
 		p.mu.Lock()
 		if e := p.popIdleLocked(key); e != nil {
 			p.mu.Unlock()
-			if p.expired(e, time.Now()) || !e.Conn.Alive() {
+			if p.expired(e, time.Now()) || (checkAlive && !e.Conn.Alive()) {
 				p.Discard(e)
 				continue
 			}
@@ -270,11 +274,9 @@ func (p *Pool) popIdleLocked(key Key) *Entry {
 	}
 	e := list[len(list)-1]
 	list[len(list)-1] = nil
-	if len(list) == 1 {
-		delete(p.idle, key)
-	} else {
-		p.idle[key] = list[:len(list)-1]
-	}
+	// The empty slice stays in the map for the next Put (no allocation);
+	// CloseIdle and the sweeper drop empty keys.
+	p.idle[key] = list[:len(list)-1]
 	p.unlinkFromListLocked(e)
 	return e
 }
@@ -376,6 +378,11 @@ func (p *Pool) sweepExpired() {
 		expired = append(expired, e)
 	}
 	p.sweep = nil
+	for k, list := range p.idle {
+		if len(list) == 0 {
+			delete(p.idle, k)
+		}
+	}
 	if p.oldest != nil {
 		p.sweep = time.AfterFunc(p.opts.IdleConnTimeout-now.Sub(p.oldest.idleSince), p.sweepExpired)
 	}

@@ -1,0 +1,71 @@
+// Package ferry is an http.RoundTripper for HTTP/1.1 with the proxy and
+// connection semantics of Python's urllib3, built on its own connection
+// (package conn) and pool (package pool) layers. Plug it into any
+// http.Client in place of an *http.Transport:
+//
+//	client := &http.Client{Transport: &ferry.Transport{Proxy: ferry.ProxyFromEnvironment}}
+//
+// # The mode table
+//
+// proxyconfig.Select decides, for each request, how it travels:
+//
+//	proxy    target  mode     first origin  TLS
+//	none     http    Direct   target        none
+//	none     https   Direct   target        to the target
+//	http     http    Forward  proxy         none (absolute-form request target)
+//	http     https   Tunnel   proxy         to the target, inside CONNECT
+//	https    http    Forward  proxy         to the proxy
+//	https    https   Tunnel   proxy         to the proxy, then to the target inside it
+//	https    https   Forward  proxy         to the proxy only (UseForwardingForHTTPS)
+//	socks5*  any     Direct   proxy         to the target if https
+//
+// An https:// URL is never sent in clear text: with an http:// proxy it is
+// always tunnelled, whatever UseForwardingForHTTPS says.
+//
+// # Where a request goes
+//
+// Transport.RoundTrip asks proxyconfig for the route, asks the pool for a
+// connection on that route's key, and the connection (conn.Conn) dials,
+// tunnels, handshakes (with the policies of package verify), writes the
+// request and reads the response. The response body returns the connection to
+// its pool when it is read to the end or closed after a short unread rest.
+//
+//	RoundTrip ─▶ proxyconfig.Select ─▶ pool.Get(key) ─▶ conn.Connect ─▶ conn.Request/GetResponse
+//	                                        ▲                                   │
+//	                                        └──────── pool.Body at EOF ◀────────┘
+//
+// # The connection lifecycle
+//
+// conn.Conn mirrors urllib3's HTTPConnection: it is made for its first origin
+// (the target, or the proxy), given a tunnel with SetTunnel, connected with
+// Connect (bounded by ConnectTimeout: dial, TLS to the proxy, CONNECT, TLS to
+// the target), then carries requests one at a time; every wait for response
+// bytes is bounded by ReadTimeout. A request body is written by a goroutine
+// while the response is read, so a server that answers early (413, 401, 403)
+// and stops reading or closes is heard: the caller gets that response, not a
+// broken pipe, and the connection is not reused (ConnInfo.WriteErr says why).
+//
+// # What a response tells
+//
+// ConnInfoOf(resp) reports the mode, the proxy, whether TLS with the target
+// (IsVerified) and with the proxy (IsProxyVerified) was verified, and whether
+// the connection was reused. resp.TLS is the target's TLS state, as in
+// net/http, and nil when the proxy spoke TLS with the target for us.
+//
+// # Errors
+//
+// Failures that are the proxy's are *ProxyError (with the CONNECT reply's
+// status, header and body when it refused). Failures at the target keep the
+// standard types: *net.OpError for a dial, *tls.CertificateVerificationError
+// for a certificate, *conn.TimeoutError (a net.Error) for ConnectTimeout and
+// ReadTimeout. EPIPE and ECONNRESET stay reachable with errors.Is.
+//
+// # Differences from net/http
+//
+// The zero Transport uses no proxy (http.DefaultTransport reads the
+// environment). Connections are pooled per (proxy with credentials, target,
+// per-request CONNECT headers), so GetProxyConnectHeader results are never
+// mixed up. Forwarded requests share one pool per proxy. ProxyHeader reaches
+// the proxy on CONNECT and on forwarded requests. There is no HTTP/2.
+// resp.Request is a shallow copy of the request, whose context carries ConnInfo.
+package ferry
