@@ -141,6 +141,7 @@ type Conn struct {
 	requests  int // requests started on this connection
 	ctx       context.Context
 	stopWatch func() bool // stops the context watch of the current request
+	canceled  atomic.Bool // the current request's context ended (set by its watcher)
 
 	// netWriteErr is the first error the network gave a write of the current
 	// request (set by whichever goroutine writes).
@@ -246,6 +247,11 @@ func (r rawIO) Read(p []byte) (int, error) {
 	}
 	if d := c.readDeadline(); !d.IsZero() {
 		c.nc.SetReadDeadline(d)
+		// The context may have ended between the check and the deadline we
+		// just set, which would have replaced the one its watcher set.
+		if c.canceled.Load() {
+			c.nc.SetReadDeadline(aLongTimeAgo)
+		}
 	}
 	n, err := c.nc.Read(p)
 	if c.readLimit > 0 {

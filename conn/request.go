@@ -290,7 +290,12 @@ func (c *Conn) GetResponse(ctx context.Context) (*http.Response, error) {
 		return nil, ErrNotConnected
 	}
 	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(aLongTimeAgo) })
+		c.canceled.Store(false)
+		nc := c.nc
+		stop := context.AfterFunc(ctx, func() {
+			c.canceled.Store(true)
+			nc.SetDeadline(aLongTimeAgo)
+		})
 		c.stopWatch = stop
 	}
 	trace := httptrace.ContextClientTrace(ctx)
