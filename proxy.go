@@ -17,6 +17,16 @@ import (
 // errors.As; it works through http.Client's *url.Error.
 type ProxyError = conn.ProxyError
 
+// Sentinels for errors.Is, re-exported from package conn.
+var (
+	// ErrConnectRefused: the proxy answered CONNECT with a non-2xx status.
+	ErrConnectRefused = conn.ErrConnectRefused
+	// ErrResponseHeaderTooLarge: a response header or CONNECT reply exceeded MaxResponseHeaderBytes.
+	ErrResponseHeaderTooLarge = conn.ErrResponseHeaderTooLarge
+	// ErrEarlyResponse: the server answered before the request body was sent (see ConnInfo.WriteErr).
+	ErrEarlyResponse = conn.ErrEarlyResponse
+)
+
 // envProxy is built from the environment on first use, as net/http does.
 var envProxy = sync.OnceValue(func() func(*url.URL) (*url.URL, error) {
 	return proxyconfig.FromEnvironment().ProxyFunc()

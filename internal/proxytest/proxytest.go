@@ -1,0 +1,452 @@
+// Package proxytest is an in-process HTTP proxy for ferry's tests and demo:
+// plain or TLS listener (an HTTPS proxy), forwarding of absolute-form http://
+// and https:// requests, CONNECT tunnels, Basic proxy auth, a record of every
+// request it received, and faults on demand. It only ever dials loopback.
+package proxytest
+
+import (
+	"bufio"
+	"crypto/tls"
+	"encoding/base64"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// FaultKind selects a misbehaviour.
+type FaultKind int
+
+// Faults. All but Delay apply to CONNECT requests only.
+const (
+	None FaultKind = iota
+	// RefuseConnect answers CONNECT with Fault.Status, Header and Body, then closes.
+	RefuseConnect
+	// Garbage answers CONNECT with bytes that are not HTTP.
+	Garbage
+	// CloseMidReply writes half a status line and closes.
+	CloseMidReply
+	// Delay sleeps Fault.Delay before answering any request.
+	Delay
+	// EndlessReply streams header lines until the client goes away (64 MiB at most).
+	EndlessReply
+	// CloseBeforeReply closes right after reading the CONNECT request.
+	CloseBeforeReply
+	// ExtraBytes sends its 200 and the first bytes the target sent in one
+	// write, so a client that drops bytes read past the reply is caught.
+	ExtraBytes
+)
+
+// Fault is a misbehaviour of the proxy.
+type Fault struct {
+	Kind   FaultKind
+	Status int
+	Header http.Header
+	Body   string
+	Delay  time.Duration
+}
+
+// Options configure a Proxy.
+type Options struct {
+	// TLS, when set, makes the listener speak TLS: an HTTPS proxy.
+	TLS *tls.Config
+	// Auth "user:pass" requires Proxy-Authorization: Basic; 407 otherwise.
+	Auth string
+	// UpstreamTLS is used to forward absolute-form https:// requests.
+	UpstreamTLS *tls.Config
+	// Fault is the initial misbehaviour; see SetFault.
+	Fault Fault
+}
+
+// Record is one request the proxy received.
+type Record struct {
+	ConnIndex int    // which client connection, in accept order from 1
+	Method    string // as received
+	Target    string // request-target as received: "http://h/p", "h:443", "/p"
+	Proto     string
+	Host      string
+	Header    http.Header
+	TLS       bool // the client connection to the proxy was TLS
+}
+
+// RequestLine renders the record's request line.
+func (r Record) RequestLine() string { return r.Method + " " + r.Target + " " + r.Proto }
+
+// Proxy is a running proxy.
+type Proxy struct {
+	opts Options
+	ln   net.Listener
+	url  *url.URL
+
+	mu      sync.Mutex
+	records []Record
+	conns   int
+	fault   Fault
+	open    map[net.Conn]struct{}
+	closed  bool
+	wg      sync.WaitGroup
+}
+
+// New starts a proxy on 127.0.0.1 with a free port.
+func New(opts Options) (*Proxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	scheme := "http"
+	if opts.TLS != nil {
+		scheme = "https"
+		ln = tls.NewListener(ln, opts.TLS)
+	}
+	p := &Proxy{opts: opts, ln: ln, fault: opts.Fault, open: make(map[net.Conn]struct{}),
+		url: &url.URL{Scheme: scheme, Host: ln.Addr().String()}}
+	p.wg.Add(1)
+	go p.serve()
+	return p, nil
+}
+
+// URL returns the proxy's URL, without credentials.
+func (p *Proxy) URL() *url.URL { u := *p.url; return &u }
+
+// URLWithAuth returns the proxy's URL with user and password.
+func (p *Proxy) URLWithAuth(user, pass string) *url.URL {
+	u := p.URL()
+	u.User = url.UserPassword(user, pass)
+	return u
+}
+
+// Requests returns a copy of every request received, in order.
+func (p *Proxy) Requests() []Record {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]Record, len(p.records))
+	copy(out, p.records)
+	return out
+}
+
+// Reset forgets the records.
+func (p *Proxy) Reset() {
+	p.mu.Lock()
+	p.records = nil
+	p.mu.Unlock()
+}
+
+// Conns returns how many client connections were accepted.
+func (p *Proxy) Conns() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.conns
+}
+
+// SetFault changes the misbehaviour for requests from now on.
+func (p *Proxy) SetFault(f Fault) {
+	p.mu.Lock()
+	p.fault = f
+	p.mu.Unlock()
+}
+
+// Close stops the proxy, closes every connection and waits for its goroutines.
+func (p *Proxy) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	for c := range p.open {
+		c.Close()
+	}
+	p.mu.Unlock()
+	err := p.ln.Close()
+	p.wg.Wait()
+	return err
+}
+
+func (p *Proxy) track(c net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		c.Close()
+		return false
+	}
+	p.open[c] = struct{}{}
+	return true
+}
+
+func (p *Proxy) untrack(c net.Conn) {
+	p.mu.Lock()
+	delete(p.open, c)
+	p.mu.Unlock()
+	c.Close()
+}
+
+func (p *Proxy) serve() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		if !p.track(c) {
+			continue
+		}
+		p.mu.Lock()
+		p.conns++
+		idx := p.conns
+		p.mu.Unlock()
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			defer p.untrack(c)
+			p.handle(c, idx)
+		}()
+	}
+}
+
+func (p *Proxy) handle(c net.Conn, idx int) {
+	br := bufio.NewReader(c)
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		p.records = append(p.records, Record{ConnIndex: idx, Method: req.Method, Target: req.RequestURI, Proto: req.Proto,
+			Host: req.Host, Header: req.Header.Clone(), TLS: p.opts.TLS != nil})
+		fault := p.fault
+		p.mu.Unlock()
+
+		if fault.Kind == Delay {
+			time.Sleep(fault.Delay)
+		}
+		if p.opts.Auth != "" && !p.authorized(req) {
+			io.Copy(io.Discard, req.Body)
+			writeStatus(c, http.StatusProxyAuthRequired, http.Header{"Proxy-Authenticate": {`Basic realm="proxytest"`}}, "proxy authentication required\n", false)
+			continue
+		}
+		if req.Method == http.MethodConnect {
+			p.tunnel(c, br, req, fault)
+			return
+		}
+		if !p.forward(c, br, req) {
+			return
+		}
+	}
+}
+
+func (p *Proxy) authorized(req *http.Request) bool {
+	want := "Basic " + base64.StdEncoding.EncodeToString([]byte(p.opts.Auth))
+	return req.Header.Get("Proxy-Authorization") == want
+}
+
+func writeStatus(w io.Writer, code int, h http.Header, body string, closeConn bool) error {
+	resp := &http.Response{StatusCode: code, ProtoMajor: 1, ProtoMinor: 1, Header: h, Close: closeConn,
+		ContentLength: int64(len(body)), Body: io.NopCloser(strings.NewReader(body))}
+	if resp.Header == nil {
+		resp.Header = make(http.Header)
+	}
+	return resp.Write(w)
+}
+
+// loopback reports whether host names this machine: the proxy never dials
+// anywhere else, so a test can never reach the outside.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (p *Proxy) tunnel(c net.Conn, br *bufio.Reader, req *http.Request, f Fault) {
+	switch f.Kind {
+	case RefuseConnect:
+		code := f.Status
+		if code == 0 {
+			code = http.StatusForbidden
+		}
+		writeStatus(c, code, f.Header.Clone(), f.Body, true)
+		return
+	case Garbage:
+		io.WriteString(c, "SSH-2.0-not-http\r\n\r\n")
+		return
+	case CloseMidReply:
+		io.WriteString(c, "HTTP/1.1 20")
+		return
+	case CloseBeforeReply:
+		return
+	case EndlessReply:
+		io.WriteString(c, "HTTP/1.1 200 Connection established\r\n")
+		line := "X-Filler: " + strings.Repeat("a", 1000) + "\r\n"
+		for n := 0; n < 64<<20; n += len(line) {
+			if _, err := io.WriteString(c, line); err != nil {
+				return
+			}
+		}
+		return
+	}
+	host, _, err := net.SplitHostPort(req.RequestURI)
+	if err != nil || !loopback(host) {
+		writeStatus(c, http.StatusForbidden, nil, "proxytest dials loopback only\n", true)
+		return
+	}
+	up, err := net.DialTimeout("tcp", req.RequestURI, 5*time.Second)
+	if err != nil {
+		writeStatus(c, http.StatusBadGateway, nil, err.Error()+"\n", true)
+		return
+	}
+	if !p.track(up) {
+		return
+	}
+	defer p.untrack(up)
+	established := "HTTP/1.1 200 Connection established\r\n\r\n"
+	if f.Kind == ExtraBytes {
+		// A TLS target speaks only after the client's hello, so this needs a
+		// target that talks first (a plain server greeting); the harness
+		// test shows the client sees those bytes.
+		up.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		buf := make([]byte, 4096)
+		n, _ := up.Read(buf)
+		up.SetReadDeadline(time.Time{})
+		if _, err := c.Write(append([]byte(established), buf[:n]...)); err != nil {
+			return
+		}
+	} else if _, err := io.WriteString(c, established); err != nil {
+		return
+	}
+	if n := br.Buffered(); n > 0 {
+		b, _ := br.Peek(n)
+		if _, err := up.Write(b); err != nil {
+			return
+		}
+	}
+	done := make(chan struct{}, 2)
+	go func() {
+		io.Copy(up, c)
+		if tc, ok := up.(*net.TCPConn); ok {
+			tc.CloseWrite()
+		}
+		done <- struct{}{}
+	}()
+	go func() {
+		io.Copy(c, up)
+		closeWrite(c)
+		done <- struct{}{}
+	}()
+	<-done
+	// One side finished; give the other a moment to drain, then end both.
+	pending := 1
+	select {
+	case <-done:
+		pending = 0
+	case <-time.After(2 * time.Second):
+	}
+	c.Close()
+	up.Close()
+	for ; pending > 0; pending-- {
+		<-done
+	}
+}
+
+func closeWrite(c net.Conn) {
+	switch v := c.(type) {
+	case *net.TCPConn:
+		v.CloseWrite()
+	case *tls.Conn:
+		v.CloseWrite()
+	}
+}
+
+// hopByHop are the headers a proxy consumes (RFC 9110 section 7.6.1).
+var hopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// forward relays one absolute-form request and its response. The response is
+// relayed as soon as it arrives, even while the request body is still coming
+// (an origin's early 413 reaches the client). It reports whether the client
+// connection can carry another request.
+func (p *Proxy) forward(c net.Conn, br *bufio.Reader, req *http.Request) bool {
+	if req.URL.Scheme == "" || req.URL.Host == "" {
+		io.Copy(io.Discard, req.Body)
+		writeStatus(c, http.StatusBadRequest, nil, "proxytest wants an absolute-form request target\n", false)
+		return true
+	}
+	host := req.URL.Hostname()
+	if !loopback(host) {
+		writeStatus(c, http.StatusForbidden, nil, "proxytest dials loopback only\n", true)
+		return false
+	}
+	port := req.URL.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[req.URL.Scheme]
+	}
+	var up net.Conn
+	var err error
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	if req.URL.Scheme == "https" {
+		cfg := p.opts.UpstreamTLS.Clone()
+		if cfg == nil {
+			cfg = &tls.Config{}
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = host
+		}
+		up, err = tls.DialWithDialer(d, "tcp", net.JoinHostPort(host, port), cfg)
+	} else {
+		up, err = d.Dial("tcp", net.JoinHostPort(host, port))
+	}
+	if err != nil {
+		io.Copy(io.Discard, req.Body)
+		writeStatus(c, http.StatusBadGateway, nil, "proxytest: "+err.Error()+"\n", false)
+		return true
+	}
+	if !p.track(up) {
+		return false
+	}
+	defer p.untrack(up)
+
+	out := req.Clone(req.Context())
+	out.Body = req.Body
+	out.RequestURI = ""
+	for _, h := range hopByHop {
+		out.Header.Del(h)
+	}
+	out.Close = false
+	sent := make(chan error, 1)
+	go func() {
+		err := out.Write(up)
+		sent <- err
+	}()
+	resp, err := http.ReadResponse(bufio.NewReader(up), out)
+	if err != nil {
+		up.Close()
+		<-sent
+		writeStatus(c, http.StatusBadGateway, nil, "proxytest: origin: "+err.Error()+"\n", true)
+		return false
+	}
+	defer resp.Body.Close()
+	var bodyDone bool
+	select {
+	case err := <-sent:
+		bodyDone = err == nil
+	default:
+	}
+	for _, h := range hopByHop {
+		resp.Header.Del(h)
+	}
+	if !bodyDone {
+		resp.Close = true // the request body is still coming: end after this response
+	}
+	if err := resp.Write(c); err != nil {
+		up.Close()
+		<-sent
+		return false
+	}
+	if !bodyDone {
+		closeWrite(c)
+		up.Close()
+		// Stop reading the rest of the client's upload, as the origin did.
+		c.SetReadDeadline(time.Now())
+		<-sent
+		return false
+	}
+	return !resp.Close && !req.Close
+}
