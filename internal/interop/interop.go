@@ -1,0 +1,240 @@
+// Package interop starts real proxy servers from Debian's packages (squid
+// and tinyproxy) on loopback for ferry's interop tests. setup.sh installs
+// them; Require skips a test when they are missing, except under CI=true,
+// where a missing proxy fails the run.
+package interop
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// SetupCommand is what to run to get the proxies.
+const SetupCommand = "sudo bash internal/interop/setup.sh && go test ./internal/interop/"
+
+// Require skips t when squid, tinyproxy or htpasswd are missing; under
+// CI=true it fails instead, since CI must run the interop suite.
+func Require(t testing.TB) {
+	t.Helper()
+	var missing []string
+	for _, bin := range []string{"squid", "tinyproxy", "htpasswd"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			if _, err := os.Stat("/usr/sbin/" + bin); err != nil {
+				missing = append(missing, bin)
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	msg := fmt.Sprintf("%s not installed; run: %s", strings.Join(missing, ", "), SetupCommand)
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+// SquidOptions configure StartSquid.
+type SquidOptions struct {
+	CertFile, KeyFile string // the https_port's certificate and key (PEM)
+	CAFile            string // CA squid trusts when it opens TLS to origins itself
+	User, Password    string // credentials for the Auth port
+}
+
+// Squid is a running squid.
+type Squid struct {
+	HTTP  *url.URL // plain http_port: forwarding and CONNECT
+	HTTPS *url.URL // https_port: an HTTPS proxy
+	Auth  *url.URL // http_port requiring Basic auth (no credentials in the URL)
+	// RefusedPort is a port squid refuses to CONNECT to (403 with its error page).
+	RefusedPort int
+	Dir         string // configuration and logs
+}
+
+// AccessLog returns squid's access log so far.
+func (s *Squid) AccessLog() string {
+	b, _ := os.ReadFile(filepath.Join(s.Dir, "access.log"))
+	return string(b)
+}
+
+// StartSquid starts a squid for t and stops it when t ends.
+func StartSquid(t testing.TB, o SquidOptions) *Squid {
+	t.Helper()
+	Require(t)
+	dir := sharedTempDir(t, "ferry-squid-")
+	ports := freePorts(t, 4)
+	s := &Squid{
+		HTTP:        &url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[0])},
+		HTTPS:       &url.URL{Scheme: "https", Host: fmt.Sprintf("127.0.0.1:%d", ports[1])},
+		Auth:        &url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[2])},
+		RefusedPort: ports[3],
+		Dir:         dir,
+	}
+	if o.User == "" {
+		o.User, o.Password = "ferry", "interop"
+	}
+	htpasswd := filepath.Join(dir, "htpasswd")
+	if out, err := exec.Command("htpasswd", "-bc", htpasswd, o.User, o.Password).CombinedOutput(); err != nil {
+		t.Fatalf("htpasswd: %v: %s", err, out)
+	}
+	os.Chmod(htpasswd, 0o644)
+	conf := fmt.Sprintf(`# ferry interop squid; everything on loopback.
+http_port 127.0.0.1:%[2]d
+https_port 127.0.0.1:%[3]d tls-cert=%[5]s tls-key=%[6]s
+http_port 127.0.0.1:%[4]d name=authport
+visible_hostname ferry-interop
+pid_filename %[1]s/squid.pid
+access_log stdio:%[1]s/access.log
+cache_log %[1]s/cache.log
+cache_store_log none
+coredump_dir %[1]s
+netdb_filename none
+pinger_enable off
+cache deny all
+cache_mem 8 MB
+via off
+forwarded_for delete
+shutdown_lifetime 0 seconds
+max_filedescriptors 4096
+tls_outgoing_options cafile=%[7]s
+auth_param basic program /usr/lib/squid/basic_ncsa_auth %[8]s
+auth_param basic realm ferry-interop
+acl local src 127.0.0.1/32 ::1
+acl CONNECT method CONNECT
+acl refused port %[9]d
+acl authport myportname authport
+acl authed proxy_auth REQUIRED
+http_access deny CONNECT refused
+http_access deny authport !authed
+http_access allow local
+http_access deny all
+`, dir, ports[0], ports[1], ports[2], o.CertFile, o.KeyFile, o.CAFile, htpasswd, ports[3])
+	confFile := filepath.Join(dir, "squid.conf")
+	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start(t, dir, "cache.log", []int{ports[0], ports[1], ports[2]}, "squid", "-N", "-f", confFile)
+	return s
+}
+
+// Tinyproxy is a running tinyproxy.
+type Tinyproxy struct {
+	URL *url.URL
+	Dir string
+}
+
+// StartTinyproxy starts a tinyproxy (forwarding and CONNECT to any port) for t.
+func StartTinyproxy(t testing.TB) *Tinyproxy {
+	t.Helper()
+	Require(t)
+	dir := sharedTempDir(t, "ferry-tinyproxy-")
+	port := freePorts(t, 1)[0]
+	conf := fmt.Sprintf(`Port %[2]d
+Listen 127.0.0.1
+Allow 127.0.0.1
+User proxy
+Group proxy
+PidFile "%[1]s/tinyproxy.pid"
+LogFile "%[1]s/tinyproxy.log"
+LogLevel Info
+Timeout 60
+MaxClients 64
+DisableViaHeader Yes
+`, dir, port)
+	confFile := filepath.Join(dir, "tinyproxy.conf")
+	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start(t, dir, "tinyproxy.log", []int{port}, "tinyproxy", "-d", "-c", confFile)
+	return &Tinyproxy{URL: &url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", port)}, Dir: dir}
+}
+
+// sharedTempDir is a temporary directory the proxies' unprivileged users
+// can write to (t.TempDir's parents are private to root).
+func sharedTempDir(t testing.TB, prefix string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o777)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// freePorts finds n free loopback ports. Another process could take one
+// before the proxy binds it; start then fails with the proxy's log.
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	var lns []net.Listener
+	var ports []int
+	for i := 0; i < n; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return ports
+}
+
+// start runs the proxy in the foreground, waits until every port accepts
+// (30 s at most) and stops it when t ends: SIGTERM, SIGKILL after 3 s.
+func start(t testing.TB, dir, logName string, ports []int, name string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop := func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(3 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, p := range ports {
+		for {
+			c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", p), time.Second)
+			if err == nil {
+				c.Close()
+				break
+			}
+			select {
+			case err := <-exited:
+				exited <- err
+				log, _ := os.ReadFile(filepath.Join(dir, logName))
+				t.Fatalf("%s exited before listening on %d: %v\n%s\n%s", name, p, err, out.String(), log)
+			default:
+			}
+			if time.Now().After(deadline) {
+				stop()
+				log, _ := os.ReadFile(filepath.Join(dir, logName))
+				t.Fatalf("%s did not listen on %d within 30 s\n%s\n%s", name, p, out.String(), log)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	t.Cleanup(stop)
+}
