@@ -23,6 +23,19 @@ type origin struct {
 	mu    sync.Mutex
 	reqs  []*http.Request
 	conns int
+	idle  map[net.Conn]bool
+}
+
+// killIdle closes the server side of every idle keep-alive connection, as a
+// server whose keep-alive timeout fired would.
+func (o *origin) killIdle() {
+	o.mu.Lock()
+	for c := range o.idle {
+		c.Close()
+	}
+	clear(o.idle)
+	o.mu.Unlock()
+	time.Sleep(20 * time.Millisecond)
 }
 
 func (o *origin) received() []*http.Request {
@@ -39,7 +52,7 @@ func (o *origin) connCount() int {
 
 func newOrigin(t testing.TB, cert *tls.Certificate, h http.HandlerFunc) *origin {
 	t.Helper()
-	o := &origin{}
+	o := &origin{idle: make(map[net.Conn]bool)}
 	if h == nil {
 		h = func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello from "+r.URL.Path) }
 	}
@@ -50,10 +63,15 @@ func newOrigin(t testing.TB, cert *tls.Certificate, h http.HandlerFunc) *origin 
 		h(w, r)
 	}))
 	o.Config.ConnState = func(c net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			o.mu.Lock()
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		switch s {
+		case http.StateNew:
 			o.conns++
-			o.mu.Unlock()
+		case http.StateIdle:
+			o.idle[c] = true
+		default:
+			delete(o.idle, c)
 		}
 	}
 	if cert != nil {

@@ -423,11 +423,13 @@ func (p *Proxy) forward(c net.Conn, br *bufio.Reader, req *http.Request) bool {
 		return false
 	}
 	defer resp.Body.Close()
+	// The sender may have finished without having said so yet: wait a
+	// little before taking the answer for an early one.
 	var bodyDone bool
 	select {
 	case err := <-sent:
 		bodyDone = err == nil
-	default:
+	case <-time.After(50 * time.Millisecond):
 	}
 	for _, h := range hopByHop {
 		resp.Header.Del(h)
