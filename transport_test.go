@@ -39,7 +39,7 @@ var impls = []impl{
 
 type seen struct {
 	Method, URI, Host string
-	Header                  map[string]string
+	Header            map[string]string
 }
 
 type exchange struct {

@@ -287,6 +287,36 @@ func (r rawIO) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// ReadFrom lets bufio.Writer hand a request body to the connection in large
+// writes (the socket's own ReadFrom: 32 KiB chunks, or splice/sendfile)
+// instead of one 4 KiB buffer at a time, as net/http's persistConnWriter does.
+func (r rawIO) ReadFrom(src io.Reader) (int64, error) {
+	cr := &capturingReader{r: src}
+	n, err := io.Copy(r.c.nc, cr)
+	if n > 0 {
+		r.c.wroteAny.Add(n)
+	}
+	if err != nil && err != cr.err {
+		r.c.netWriteErr.CompareAndSwap(nil, &wrappedErr{err})
+	}
+	return n, err
+}
+
+// capturingReader remembers its reader's error, so ReadFrom can tell the
+// body's failures from the network's.
+type capturingReader struct {
+	r   io.Reader
+	err error
+}
+
+func (c *capturingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err != nil && err != io.EOF {
+		c.err = err
+	}
+	return n, err
+}
+
 // prefixConn is a net.Conn whose first reads come from bytes already buffered
 // (what a proxy sent right after its CONNECT reply).
 type prefixConn struct {

@@ -58,14 +58,16 @@ func Parse(raw string) (*url.URL, error) {
 	if hasCTL(raw) {
 		return nil, &InvalidProxyURLError{URL: redactRaw(raw), Err: ErrInvalidCharacter}
 	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme == "" || u.Host == "" || !strings.Contains(raw, "://") {
-		if u2, err2 := url.Parse("http://" + raw); err2 == nil {
-			u, err = u2, nil
-		}
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw
 	}
+	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, &InvalidProxyURLError{URL: redactRaw(raw), Err: fmt.Errorf("%w: %w", ErrMissingHost, err)}
+		cause := ErrMissingHost
+		if strings.Contains(err.Error(), "invalid port") {
+			cause = ErrBadPort // url.Parse refuses non-numeric ports itself
+		}
+		return nil, &InvalidProxyURLError{URL: redactRaw(raw), Err: fmt.Errorf("%w: %w", cause, err)}
 	}
 	if err := Validate(u); err != nil {
 		return nil, err
@@ -92,6 +94,13 @@ func Validate(u *url.URL) error {
 	}
 	if u.Hostname() == "" {
 		return bad(ErrMissingHost)
+	}
+	for i := 0; i < len(u.Host); i++ {
+		if u.Host[i] >= 0x80 {
+			// A proxy host is ASCII (IDNs go as punycode); raw bytes would
+			// not survive String() and a re-parse (found by FuzzParse).
+			return bad(ErrInvalidCharacter)
+		}
 	}
 	if p := u.Port(); p != "" || strings.HasSuffix(u.Host, ":") {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
