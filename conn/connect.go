@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http/httptrace"
 
+	"github.com/ferryhttp/ferry/proxyconfig"
 	"github.com/ferryhttp/ferry/verify"
 	"time"
 )
@@ -40,6 +41,13 @@ func (c *Conn) Connect(ctx context.Context) (err error) {
 		}
 	}()
 	c.hasConnectedToProxy = false
+	if c.tunnel != nil {
+		// Refuse a malformed tunnel target (CR/LF, spaces, bad port) before
+		// dialling anything.
+		if _, err := proxyconfig.Authority(c.tunnel.Host, c.tunnel.Port); err != nil {
+			return err
+		}
+	}
 	if c.proxy != nil && isSOCKS(c.proxy.Scheme) {
 		return c.connectSOCKS(ctx)
 	}

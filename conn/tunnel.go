@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+
+	"github.com/ferryhttp/ferry/proxyconfig"
 )
 
 // maxConnectErrorBody is how much of a refused CONNECT's body a ProxyError keeps.
@@ -17,7 +19,12 @@ const maxConnectErrorBody = 64 << 10
 // Every failure here is the proxy's. Bytes the proxy sent after its reply
 // are kept in front of c.nc, so TLS to the target does not lose them.
 func (c *Conn) connectTunnel(ctx context.Context) error {
-	authority := c.tunnel.Addr()
+	// The authority goes on the wire twice (request target and Host):
+	// refuse control characters and malformed hosts before sending anything.
+	authority, err := proxyconfig.Authority(c.tunnel.Host, c.tunnel.Port)
+	if err != nil {
+		return err
+	}
 	req := &http.Request{
 		Method:     http.MethodConnect,
 		URL:        &url.URL{Opaque: authority},

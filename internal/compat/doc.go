@@ -1,5 +1,8 @@
-// Package compat holds tests that run ferry inside client libraries people
-// already use (OpenTelemetry's otelhttp, go-retryablehttp, x/oauth2, the AWS
-// SDK). It is a module of its own, so ferry's go.mod keeps only x/net and
-// go-cmp. Run: (cd internal/compat && go test -race ./...)
+// Package compat tests ferry inside the client libraries people already use
+// (OpenTelemetry's otelhttp, go-retryablehttp, x/oauth2, the AWS SDK for Go
+// v2) against loopback servers and ferry's in-process proxy. It is its own
+// module so that ferry's go.mod keeps only golang.org/x/net and go-cmp; the
+// root "go test ./..." does not enter it. Run it with:
+//
+//	(cd internal/compat && go test -race ./...)
 package compat
