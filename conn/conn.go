@@ -142,6 +142,8 @@ type Conn struct {
 	ctx       context.Context
 	stopWatch func() bool // stops the context watch of the current request
 	canceled  atomic.Bool // the current request's context ended (set by its watcher)
+	// lastReadErr is the last error a read of nc returned (reader goroutine only).
+	lastReadErr error
 
 	// netWriteErr is the first error the network gave a write of the current
 	// request (set by whichever goroutine writes).
@@ -254,6 +256,12 @@ func (r rawIO) Read(p []byte) (int, error) {
 		}
 	}
 	n, err := c.nc.Read(p)
+	if err != nil {
+		// bufio.Reader.ReadLine drops an error that follows a partial
+		// line, so http.ReadResponse would call a timeout mid-header
+		// "malformed"; keep the network's own word for it.
+		c.lastReadErr = err
+	}
 	if c.readLimit > 0 {
 		c.readLimit -= int64(n)
 	}

@@ -142,6 +142,10 @@ func (c *Conn) handshake(ctx context.Context, nc net.Conn, host string, base *tl
 	if err != nil {
 		return nil, nil, false, err
 	}
+	// ferry speaks HTTP/1.1 only: a NextProtos offering "h2" (common in
+	// configs shared with net/http) would let the server switch to HTTP/2
+	// frames ferry cannot read.
+	cfg.NextProtos = http11Only(cfg.NextProtos)
 	if t := c.opts.TLSHandshakeTimeout; t > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, t)
@@ -198,3 +202,21 @@ func isTimeout(err error) bool {
 func isSOCKS(scheme string) bool { return scheme == "socks5" || scheme == "socks5h" }
 
 func (e Endpoint) String() string { return fmt.Sprintf("%s://%s", e.Scheme, e.Addr()) }
+
+// http11Only returns protos without "h2" and anything after HTTP/1.1 that
+// ferry cannot speak; nil stays nil (no ALPN, as net/http without HTTP/2).
+func http11Only(protos []string) []string {
+	if len(protos) == 0 {
+		return protos
+	}
+	out := make([]string, 0, len(protos))
+	for _, p := range protos {
+		if p == "http/1.1" || p == "http/1.0" {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, "http/1.1")
+	}
+	return out
+}

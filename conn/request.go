@@ -300,6 +300,7 @@ func (c *Conn) GetResponse(ctx context.Context) (*http.Response, error) {
 	}
 	trace := httptrace.ContextClientTrace(ctx)
 	c.readLimit = c.opts.maxHeaderBytes()
+	c.lastReadErr = nil
 	var resp *http.Response
 	for n1xx := 0; ; {
 		if trace != nil && trace.GotFirstResponseByte != nil && n1xx == 0 {
@@ -390,7 +391,10 @@ func (c *Conn) readFailed(ctx context.Context, rerr error) error {
 		}
 		c.writer = nil
 	}
-	timedOut := isTimeout(rerr)
+	timedOut := isTimeout(rerr) || (c.lastReadErr != nil && isTimeout(c.lastReadErr))
+	if timedOut && !isTimeout(rerr) {
+		rerr = c.lastReadErr
+	}
 	tooLarge := c.readLimit == 0 || errors.Is(rerr, ErrResponseHeaderTooLarge)
 	c.inFlight = false
 	c.stopWatching()

@@ -37,7 +37,10 @@ func (c *Conn) connectTunnel(ctx context.Context) error {
 	if req.Header == nil {
 		req.Header = make(http.Header)
 	}
-	req = req.WithContext(ctx)
+	// Not the caller's context: Request.Write would fire its httptrace
+	// WroteHeaders/WroteRequest for the CONNECT, which net/http does not do.
+	// Cancellation comes from the AfterFunc below.
+	_ = ctx
 
 	// Bound the whole exchange by ctx: a proxy that never answers, or streams
 	// an endless reply, must not hang Connect.

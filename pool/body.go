@@ -43,6 +43,8 @@ type Body struct {
 
 	state   atomic.Int32
 	reading atomic.Int32
+	eof     atomic.Bool // read to the end
+	closed  atomic.Bool // Close was called
 }
 
 // NewBody wraps rc, the body of a response read on e's connection.
@@ -63,11 +65,16 @@ func (b *Body) Read(buf []byte) (int, error) {
 	b.reading.Add(1)
 	if b.state.Load() != bodyOpen {
 		b.reading.Add(-1)
+		if b.eof.Load() && !b.closed.Load() {
+			// Like net/http: reads after EOF keep saying EOF until Close.
+			return 0, io.EOF
+		}
 		return 0, ErrBodyReadAfterClose
 	}
 	n, err := b.rc.Read(buf)
 	b.reading.Add(-1)
 	if err == io.EOF {
+		b.eof.Store(true)
 		b.finish(true)
 	} else if err != nil {
 		err = b.e.Conn.MapBodyError(err)
@@ -79,6 +86,7 @@ func (b *Body) Read(buf []byte) (int, error) {
 // Close ends the body. An unread rest of up to DrainLimit bytes is read so
 // the connection can be reused; otherwise the connection is closed.
 func (b *Body) Close() error {
+	b.closed.Store(true)
 	if !b.state.CompareAndSwap(bodyOpen, bodyDone) {
 		return nil
 	}

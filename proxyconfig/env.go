@@ -14,8 +14,9 @@ type Env struct {
 	AllProxy   string // ALL_PROXY or all_proxy: fallback for both schemes
 	NoProxy    string // NO_PROXY or no_proxy
 	// CGI is true when the program runs as a CGI script (REQUEST_METHOD is
-	// set): HTTP_PROXY is then ignored, since a client can set it through the
-	// Proxy request header (httpoxy).
+	// set): a request that would use HTTP_PROXY then fails with an error, as
+	// in net/http, since a client can set it through the Proxy request header
+	// (httpoxy); ALL_PROXY does not stand in for it.
 	CGI bool
 }
 

@@ -425,11 +425,17 @@ func (p *Proxy) forward(c net.Conn, br *bufio.Reader, req *http.Request) bool {
 	defer resp.Body.Close()
 	// The sender may have finished without having said so yet: wait a
 	// little before taking the answer for an early one.
-	var bodyDone bool
+	var bodyDone, reported bool
 	select {
 	case err := <-sent:
-		bodyDone = err == nil
+		bodyDone, reported = err == nil, true
 	case <-time.After(50 * time.Millisecond):
+	}
+	waitSender := func() {
+		if !reported {
+			<-sent
+			reported = true
+		}
 	}
 	for _, h := range hopByHop {
 		resp.Header.Del(h)
@@ -439,7 +445,8 @@ func (p *Proxy) forward(c net.Conn, br *bufio.Reader, req *http.Request) bool {
 	}
 	if err := resp.Write(c); err != nil {
 		up.Close()
-		<-sent
+		c.SetReadDeadline(time.Now())
+		waitSender()
 		return false
 	}
 	if !bodyDone {
@@ -447,7 +454,7 @@ func (p *Proxy) forward(c net.Conn, br *bufio.Reader, req *http.Request) bool {
 		up.Close()
 		// Stop reading the rest of the client's upload, as the origin did.
 		c.SetReadDeadline(time.Now())
-		<-sent
+		waitSender()
 		return false
 	}
 	return !resp.Close && !req.Close
