@@ -1,6 +1,7 @@
 package ferry_test
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -17,7 +18,8 @@ import (
 
 // envRow is one row of the environment table in docs/ecosystem.md: the
 // variables, a request URL, and the proxy ferry picks ("" for none, "error"
-// when the request fails).
+// when the request fails, "invalid" when it fails with an
+// *proxyconfig.InvalidProxyURLError).
 type envRow struct {
 	row    string // the row of the documented table
 	env    proxyconfig.Env
@@ -100,9 +102,9 @@ var envTable = []envRow{
 	{"cgi", proxyconfig.Env{AllProxy: "ap:3", CGI: true}, "http://example.com/", ""},
 	{"cgi", proxyconfig.Env{AllProxy: "ap:3", CGI: true}, "https://example.com/", "http://ap:3"},
 	// A value that is not a usable proxy fails the request; it is not skipped.
-	{"bad-value", proxyconfig.Env{HTTPProxy: "ftp://hp:1"}, "http://example.com/", "error"},
-	{"bad-value", proxyconfig.Env{HTTPProxy: "http://hp:99999"}, "http://example.com/", "error"},
-	{"bad-value", proxyconfig.Env{HTTPProxy: "http://hp:1/path"}, "http://example.com/", "error"},
+	{"bad-value", proxyconfig.Env{HTTPProxy: "ftp://hp:1"}, "http://example.com/", "invalid"},
+	{"bad-value", proxyconfig.Env{HTTPProxy: "http://hp:99999"}, "http://example.com/", "invalid"},
+	{"bad-value", proxyconfig.Env{HTTPProxy: "http://hp:1/path"}, "http://example.com/", "invalid"},
 }
 
 func pick(f func(*url.URL) (*url.URL, error), target string) string {
@@ -112,6 +114,8 @@ func pick(f func(*url.URL) (*url.URL, error), target string) string {
 	}
 	p, err := f(u)
 	switch {
+	case errors.As(err, new(*proxyconfig.InvalidProxyURLError)):
+		return "invalid"
 	case err != nil:
 		return "error"
 	case p == nil:

@@ -50,7 +50,7 @@ func (o *origin) connCount() int {
 	return o.conns
 }
 
-func newOrigin(t testing.TB, cert *tls.Certificate, h http.HandlerFunc) *origin {
+func newOrigin(t testing.TB, cert *tls.Certificate, h http.HandlerFunc, configure ...func(*http.Server)) *origin {
 	t.Helper()
 	o := &origin{idle: make(map[net.Conn]bool)}
 	if h == nil {
@@ -73,6 +73,9 @@ func newOrigin(t testing.TB, cert *tls.Certificate, h http.HandlerFunc) *origin 
 		default:
 			delete(o.idle, c)
 		}
+	}
+	for _, f := range configure {
+		f(o.Config)
 	}
 	if cert != nil {
 		o.TLS = &tls.Config{Certificates: []tls.Certificate{*cert}}

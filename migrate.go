@@ -2,56 +2,102 @@ package ferry
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"net/http"
+	"slices"
 )
 
-// NewFromHTTPTransport returns a Transport with every setting of t that
-// applies to ferry: proxy, dialers (the deprecated Dial and DialTLS are
-// wrapped when their Context forms are unset), TLS configuration (cloned),
-// timeouts, pool limits, proxy CONNECT headers and hooks, buffer sizes,
-// DisableKeepAlives and DisableCompression.
+// NewFromHTTPTransport returns a Transport with every setting of src that
+// applies to HTTP/1.1, for code that builds an *http.Transport (or clones
+// http.DefaultTransport) and wants ferry instead:
 //
-// HTTP/2 settings (TLSNextProto, ForceAttemptHTTP2, HTTP2, Protocols) do not
-// apply: ferry speaks HTTP/1.1 only, and ignores them. The ferry-only fields
-// (ProxyHeader, UseForwardingForHTTPS, ProxyTLSClientConfig, ConnectTimeout,
-// ReadTimeout, OriginVerify, ProxyVerify) keep their zero values; note that
-// http.Transport uses TLSClientConfig for an https proxy too, so it is also
-// copied to ProxyTLSClientConfig.
-func NewFromHTTPTransport(t *http.Transport) *Transport {
-	if t == nil {
+//	ht := http.DefaultTransport.(*http.Transport).Clone()
+//	ht.MaxIdleConnsPerHost = 16
+//	client := &http.Client{Transport: ferry.NewFromHTTPTransport(ht)}
+//
+// Copied: Proxy, OnProxyConnectResponse, DialContext, DialTLSContext,
+// TLSClientConfig, TLSHandshakeTimeout, DisableKeepAlives,
+// DisableCompression, MaxIdleConns, MaxIdleConnsPerHost, MaxConnsPerHost,
+// IdleConnTimeout, ResponseHeaderTimeout, ExpectContinueTimeout,
+// ProxyConnectHeader, GetProxyConnectHeader, MaxResponseHeaderBytes,
+// WriteBufferSize and ReadBufferSize. TLSClientConfig and ProxyConnectHeader
+// are cloned, so src can change afterwards without affecting the result.
+// http.Transport also uses TLSClientConfig for TLS to an https:// proxy, so
+// a clone of it becomes ProxyTLSClientConfig too: a private CA that vouched
+// for the proxy still does.
+//
+// The deprecated Dial and DialTLS are used, as in http.Transport, only when
+// DialContext or DialTLSContext is nil: they become a DialContext or
+// DialTLSContext that ignores the context (a dial is then not cancelled by
+// it).
+//
+// Not copied, because ferry speaks HTTP/1.1 only: ForceAttemptHTTP2,
+// TLSNextProto, HTTP2 and Protocols. They are ignored whatever their values;
+// "h2" is removed from the cloned TLSClientConfig's NextProtos (which
+// http2.ConfigureTransport and ForceAttemptHTTP2 put there), so a server
+// never picks a protocol ferry cannot speak.
+//
+// Proxy is copied as it is: http.ProxyFromEnvironment stays net/http's
+// function (no ALL_PROXY); set Proxy to ProxyFromEnvironment for ferry's.
+// The other fields only ferry has (ProxyHeader, ConnectTimeout, ReadTimeout,
+// OriginVerify, ...) are left zero. A nil src gives the zero Transport.
+func NewFromHTTPTransport(src *http.Transport) *Transport {
+	if src == nil {
 		return &Transport{}
 	}
-	f := &Transport{
-		Proxy:                  t.Proxy,
-		OnProxyConnectResponse: t.OnProxyConnectResponse,
-		DialContext:            t.DialContext,
-		DialTLSContext:         t.DialTLSContext,
-		TLSClientConfig:        cloneTLS(t.TLSClientConfig),
-		ProxyTLSClientConfig:   cloneTLS(t.TLSClientConfig),
-		TLSHandshakeTimeout:    t.TLSHandshakeTimeout,
-		DisableKeepAlives:      t.DisableKeepAlives,
-		DisableCompression:     t.DisableCompression,
-		MaxIdleConns:           t.MaxIdleConns,
-		MaxIdleConnsPerHost:    t.MaxIdleConnsPerHost,
-		MaxConnsPerHost:        t.MaxConnsPerHost,
-		IdleConnTimeout:        t.IdleConnTimeout,
-		ResponseHeaderTimeout:  t.ResponseHeaderTimeout,
-		ExpectContinueTimeout:  t.ExpectContinueTimeout,
-		ProxyConnectHeader:     t.ProxyConnectHeader.Clone(),
-		GetProxyConnectHeader:  t.GetProxyConnectHeader,
-		MaxResponseHeaderBytes: t.MaxResponseHeaderBytes,
-		WriteBufferSize:        t.WriteBufferSize,
-		ReadBufferSize:         t.ReadBufferSize,
+	t := &Transport{
+		Proxy:                  src.Proxy,
+		OnProxyConnectResponse: src.OnProxyConnectResponse,
+		DialContext:            src.DialContext,
+		DialTLSContext:         src.DialTLSContext,
+		TLSClientConfig:        http1Only(src.TLSClientConfig),
+		ProxyTLSClientConfig:   http1Only(src.TLSClientConfig),
+		TLSHandshakeTimeout:    src.TLSHandshakeTimeout,
+		DisableKeepAlives:      src.DisableKeepAlives,
+		DisableCompression:     src.DisableCompression,
+		MaxIdleConns:           src.MaxIdleConns,
+		MaxIdleConnsPerHost:    src.MaxIdleConnsPerHost,
+		MaxConnsPerHost:        src.MaxConnsPerHost,
+		IdleConnTimeout:        src.IdleConnTimeout,
+		ResponseHeaderTimeout:  src.ResponseHeaderTimeout,
+		ExpectContinueTimeout:  src.ExpectContinueTimeout,
+		ProxyConnectHeader:     src.ProxyConnectHeader.Clone(),
+		GetProxyConnectHeader:  src.GetProxyConnectHeader,
+		MaxResponseHeaderBytes: src.MaxResponseHeaderBytes,
+		WriteBufferSize:        src.WriteBufferSize,
+		ReadBufferSize:         src.ReadBufferSize,
 	}
-	//lint:ignore SA1019 the deprecated dialers still configure old programs.
-	if f.DialContext == nil && t.Dial != nil { //nolint:staticcheck
-		dial := t.Dial //nolint:staticcheck
-		f.DialContext = func(_ context.Context, network, addr string) (net.Conn, error) { return dial(network, addr) }
+	// http.Transport gives the context-aware dialers priority over the
+	// deprecated ones; so do we.
+	if t.DialContext == nil && src.Dial != nil {
+		t.DialContext = withoutContext(src.Dial)
 	}
-	if f.DialTLSContext == nil && t.DialTLS != nil { //nolint:staticcheck
-		dial := t.DialTLS //nolint:staticcheck
-		f.DialTLSContext = func(_ context.Context, network, addr string) (net.Conn, error) { return dial(network, addr) }
+	if t.DialTLSContext == nil && src.DialTLS != nil {
+		t.DialTLSContext = withoutContext(src.DialTLS)
 	}
-	return f
+	return t
+}
+
+func withoutContext(dial func(network, addr string) (net.Conn, error)) func(context.Context, string, string) (net.Conn, error) {
+	return func(_ context.Context, network, addr string) (net.Conn, error) {
+		return dial(network, addr)
+	}
+}
+
+// http1Only clones c without "h2" in NextProtos: an http.Transport's config
+// often advertises it (http2.ConfigureTransport, ForceAttemptHTTP2), and a
+// server that picked it would get HTTP/1.1 bytes it cannot read.
+func http1Only(c *tls.Config) *tls.Config {
+	if c == nil {
+		return nil
+	}
+	c = c.Clone()
+	if slices.Contains(c.NextProtos, "h2") {
+		c.NextProtos = slices.DeleteFunc(slices.Clone(c.NextProtos), func(p string) bool { return p == "h2" })
+		if len(c.NextProtos) == 0 {
+			c.NextProtos = nil
+		}
+	}
+	return c
 }

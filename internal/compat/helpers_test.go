@@ -13,6 +13,7 @@ import (
 	"github.com/ferryhttp/ferry"
 	"github.com/ferryhttp/ferry/internal/proxytest"
 	"github.com/ferryhttp/ferry/internal/testcert"
+	"github.com/ferryhttp/ferry/proxyconfig"
 )
 
 // seen is what an origin received: the request with its body read.
@@ -116,6 +117,17 @@ var vias = []via{
 	{"direct-https", false, true},
 	{"forward-http", true, false},
 	{"tunnel-https", true, true},
+}
+
+// mode is the mode ferry should report for v.
+func (v via) mode() proxyconfig.Mode {
+	switch {
+	case !v.proxied:
+		return proxyconfig.Direct
+	case v.secure:
+		return proxyconfig.Tunnel
+	}
+	return proxyconfig.Forward
 }
 
 func (l *lab) origin(v via) *origin {
