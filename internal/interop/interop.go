@@ -27,10 +27,8 @@ func Require(t testing.TB) {
 	t.Helper()
 	var missing []string
 	for _, bin := range []string{"squid", "tinyproxy", "htpasswd"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			if _, err := os.Stat("/usr/sbin/" + bin); err != nil {
-				missing = append(missing, bin)
-			}
+		if p := binPath(bin); p == bin {
+			missing = append(missing, bin)
 		}
 	}
 	if len(missing) == 0 {
@@ -83,7 +81,7 @@ func StartSquid(t testing.TB, o SquidOptions) *Squid {
 		o.User, o.Password = "ferry", "interop"
 	}
 	htpasswd := filepath.Join(dir, "htpasswd")
-	if out, err := exec.Command("htpasswd", "-bc", htpasswd, o.User, o.Password).CombinedOutput(); err != nil {
+	if out, err := exec.Command(binPath("htpasswd"), "-bc", htpasswd, o.User, o.Password).CombinedOutput(); err != nil {
 		t.Fatalf("htpasswd: %v: %s", err, out)
 	}
 	os.Chmod(htpasswd, 0o644)
@@ -195,7 +193,7 @@ func freePorts(t testing.TB, n int) []int {
 // (30 s at most) and stops it when t ends: SIGTERM, SIGKILL after 3 s.
 func start(t testing.TB, dir, logName string, ports []int, name string, args ...string) {
 	t.Helper()
-	cmd := exec.Command(name, args...)
+	cmd := exec.Command(binPath(name), args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -237,4 +235,18 @@ func start(t testing.TB, dir, logName string, ports []int, name string, args ...
 		}
 	}
 	t.Cleanup(stop)
+}
+
+// binPath finds a program on PATH or in the sbin folders, which a non-login
+// root shell may not have on its PATH.
+func binPath(name string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, dir := range []string{"/usr/sbin", "/usr/bin", "/sbin"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return filepath.Join(dir, name)
+		}
+	}
+	return name
 }
