@@ -211,6 +211,12 @@ func TestFaultSoak(t *testing.T) {
 						early.Add(1)
 					case rerr != nil:
 						err = rerr
+					case resp.StatusCode == http.StatusBadGateway && r.name == "forward":
+						// The proxy's own answer to an origin that reset: a
+						// response, as in net/http and urllib3.
+						emu.Lock()
+						errKinds["forward: proxy 502"]++
+						emu.Unlock()
 					case resp.StatusCode != 200:
 						bad.Add(1)
 						t.Errorf("%s: status %d", r.name, resp.StatusCode)

@@ -202,8 +202,20 @@ func (p *Proxy) serve() {
 	}
 }
 
+// upstream is a kept-alive connection to an origin, per client connection.
+type upstream struct {
+	conn net.Conn
+	br   *bufio.Reader
+}
+
 func (p *Proxy) handle(c net.Conn, idx int) {
 	br := bufio.NewReader(c)
+	ups := map[string]*upstream{}
+	defer func() {
+		for _, u := range ups {
+			p.untrack(u.conn)
+		}
+	}()
 	for {
 		req, err := http.ReadRequest(br)
 		if err != nil {
@@ -227,7 +239,7 @@ func (p *Proxy) handle(c net.Conn, idx int) {
 			p.tunnel(c, br, req, fault)
 			return
 		}
-		if !p.forward(c, br, req) {
+		if !p.forward(c, br, req, ups) {
 			return
 		}
 	}
@@ -363,7 +375,7 @@ var hopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-A
 // relayed as soon as it arrives, even while the request body is still coming
 // (an origin's early 413 reaches the client). It reports whether the client
 // connection can carry another request.
-func (p *Proxy) forward(c net.Conn, br *bufio.Reader, req *http.Request) bool {
+func (p *Proxy) forward(c net.Conn, br *bufio.Reader, req *http.Request, ups map[string]*upstream) bool {
 	if req.URL.Scheme == "" || req.URL.Host == "" {
 		io.Copy(io.Discard, req.Body)
 		writeStatus(c, http.StatusBadRequest, nil, "proxytest wants an absolute-form request target\n", false)
@@ -378,30 +390,31 @@ func (p *Proxy) forward(c net.Conn, br *bufio.Reader, req *http.Request) bool {
 	if port == "" {
 		port = map[string]string{"http": "80", "https": "443"}[req.URL.Scheme]
 	}
-	var up net.Conn
-	var err error
-	d := &net.Dialer{Timeout: 5 * time.Second}
-	if req.URL.Scheme == "https" {
-		cfg := p.opts.UpstreamTLS.Clone()
-		if cfg == nil {
-			cfg = &tls.Config{}
+	key := req.URL.Scheme + "://" + net.JoinHostPort(host, port)
+	dial := func() (*upstream, error) {
+		d := &net.Dialer{Timeout: 5 * time.Second}
+		var up net.Conn
+		var err error
+		if req.URL.Scheme == "https" {
+			cfg := p.opts.UpstreamTLS.Clone()
+			if cfg == nil {
+				cfg = &tls.Config{}
+			}
+			if cfg.ServerName == "" {
+				cfg.ServerName = host
+			}
+			up, err = tls.DialWithDialer(d, "tcp", net.JoinHostPort(host, port), cfg)
+		} else {
+			up, err = d.Dial("tcp", net.JoinHostPort(host, port))
 		}
-		if cfg.ServerName == "" {
-			cfg.ServerName = host
+		if err != nil {
+			return nil, err
 		}
-		up, err = tls.DialWithDialer(d, "tcp", net.JoinHostPort(host, port), cfg)
-	} else {
-		up, err = d.Dial("tcp", net.JoinHostPort(host, port))
+		if !p.track(up) {
+			return nil, net.ErrClosed
+		}
+		return &upstream{conn: up, br: bufio.NewReader(up)}, nil
 	}
-	if err != nil {
-		io.Copy(io.Discard, req.Body)
-		writeStatus(c, http.StatusBadGateway, nil, "proxytest: "+err.Error()+"\n", false)
-		return true
-	}
-	if !p.track(up) {
-		return false
-	}
-	defer p.untrack(up)
 
 	out := req.Clone(req.Context())
 	out.Body = req.Body
@@ -410,18 +423,49 @@ func (p *Proxy) forward(c net.Conn, br *bufio.Reader, req *http.Request) bool {
 		out.Header.Del(h)
 	}
 	out.Close = false
-	sent := make(chan error, 1)
-	go func() {
-		err := out.Write(up)
-		sent <- err
-	}()
-	resp, err := http.ReadResponse(bufio.NewReader(up), out)
-	if err != nil {
-		up.Close()
+
+	var u *upstream
+	var resp *http.Response
+	var sent chan error
+	for attempt := 0; ; attempt++ {
+		u = ups[key]
+		reused := u != nil
+		if u == nil {
+			var err error
+			if u, err = dial(); err != nil {
+				io.Copy(io.Discard, req.Body)
+				writeStatus(c, http.StatusBadGateway, nil, "proxytest: "+err.Error()+"\n", false)
+				return true
+			}
+			ups[key] = u
+		}
+		sent = make(chan error, 1)
+		go func(up net.Conn) { sent <- out.Write(up) }(u.conn)
+		var err error
+		resp, err = http.ReadResponse(u.br, out)
+		if err == nil {
+			break
+		}
+		u.conn.Close()
 		<-sent
+		delete(ups, key)
+		p.untrack(u.conn)
+		// An idle upstream the origin had closed: try a bodiless request
+		// once more on a new connection, as real proxies do.
+		if reused && attempt == 0 && req.Body == http.NoBody {
+			continue
+		}
 		writeStatus(c, http.StatusBadGateway, nil, "proxytest: origin: "+err.Error()+"\n", true)
 		return false
 	}
+	up := u.conn
+	keepUp := false
+	defer func() {
+		if !keepUp {
+			delete(ups, key)
+			p.untrack(up)
+		}
+	}()
 	defer resp.Body.Close()
 	// The sender may have finished without having said so yet: wait a
 	// little before taking the answer for an early one.
@@ -457,5 +501,6 @@ func (p *Proxy) forward(c net.Conn, br *bufio.Reader, req *http.Request) bool {
 		waitSender()
 		return false
 	}
+	keepUp = !resp.Close && u.br.Buffered() == 0
 	return !resp.Close && !req.Close
 }
