@@ -98,15 +98,29 @@ func New(opts Options) *Pool {
 // non-blocking system call) before it is handed out; callers whose request
 // can be retried on a fresh connection may skip it.
 func (p *Pool) Get(ctx context.Context, key Key, dial func(context.Context) (*conn.Conn, error), checkAlive bool) (e *Entry, reused bool, err error) {
+	return p.get(ctx, key, dial, true, checkAlive)
+}
+
+// Dial returns a new connection for key from dial, never an idle one (for a
+// retry after a reused connection failed). MaxConnsPerHost still applies; at
+// the limit, an idle connection of key is closed to make room.
+func (p *Pool) Dial(ctx context.Context, key Key, dial func(context.Context) (*conn.Conn, error)) (*Entry, error) {
+	e, _, err := p.get(ctx, key, dial, false, false)
+	return e, err
+}
+
+func (p *Pool) get(ctx context.Context, key Key, dial func(context.Context) (*conn.Conn, error), useIdle, checkAlive bool) (*Entry, bool, error) {
 	for {
 		p.mu.Lock()
-		if e := p.popIdleLocked(key); e != nil {
-			p.mu.Unlock()
-			if p.expired(e, time.Now()) || (checkAlive && !e.Conn.Alive()) {
-				p.Discard(e)
-				continue
+		if useIdle {
+			if e := p.popIdleLocked(key); e != nil {
+				p.mu.Unlock()
+				if p.expired(e, time.Now()) || (checkAlive && !e.Conn.Alive()) {
+					p.Discard(e)
+					continue
+				}
+				return e, true, nil
 			}
-			return e, true, nil
 		}
 		if max := p.opts.MaxConnsPerHost; max <= 0 || p.total[key] < max {
 			p.total[key]++
@@ -119,6 +133,14 @@ func (p *Pool) Get(ctx context.Context, key Key, dial func(context.Context) (*co
 				return nil, false, err
 			}
 			return &Entry{Conn: c, key: key}, false, nil
+		}
+		if !useIdle {
+			// At the limit: an idle connection of this key can make room.
+			if e := p.popIdleLocked(key); e != nil {
+				p.mu.Unlock()
+				p.Discard(e)
+				continue
+			}
 		}
 		ch := make(chan struct{})
 		p.waiters[key] = append(p.waiters[key], ch)
@@ -134,45 +156,6 @@ func (p *Pool) Get(ctx context.Context, key Key, dial func(context.Context) (*co
 			}
 			p.mu.Unlock()
 			return nil, false, ctx.Err()
-		}
-	}
-}
-
-// Dial returns a new connection for key from dial, never an idle one (for a
-// retry after a reused connection failed). MaxConnsPerHost still applies.
-func (p *Pool) Dial(ctx context.Context, key Key, dial func(context.Context) (*conn.Conn, error)) (*Entry, error) {
-	for {
-		p.mu.Lock()
-		if max := p.opts.MaxConnsPerHost; max <= 0 || p.total[key] < max {
-			p.total[key]++
-			p.mu.Unlock()
-			c, err := dial(ctx)
-			if err != nil {
-				p.mu.Lock()
-				p.decLocked(key)
-				p.mu.Unlock()
-				return nil, err
-			}
-			return &Entry{Conn: c, key: key}, nil
-		}
-		// At the limit: an idle connection of this key can make room.
-		if e := p.popIdleLocked(key); e != nil {
-			p.mu.Unlock()
-			p.Discard(e)
-			continue
-		}
-		ch := make(chan struct{})
-		p.waiters[key] = append(p.waiters[key], ch)
-		p.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			p.mu.Lock()
-			if !p.removeWaiterLocked(key, ch) {
-				p.wakeLocked(key)
-			}
-			p.mu.Unlock()
-			return nil, ctx.Err()
 		}
 	}
 }
