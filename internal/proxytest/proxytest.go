@@ -487,7 +487,14 @@ func (p *Proxy) forward(c net.Conn, br *bufio.Reader, req *http.Request, ups map
 	if !bodyDone {
 		resp.Close = true // the request body is still coming: end after this response
 	}
-	if err := resp.Write(c); err != nil {
+	// Buffered, as real proxies write: one segment for a small response,
+	// not one per header line.
+	cw := bufio.NewWriterSize(c, 32<<10)
+	err := resp.Write(cw)
+	if err == nil {
+		err = cw.Flush()
+	}
+	if err != nil {
 		up.Close()
 		c.SetReadDeadline(time.Now())
 		waitSender()
