@@ -7,86 +7,77 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
-	"fmt"
-	"net"
-	"strings"
+	"net/netip"
+	"time"
 )
 
-// ErrBadFingerprint is wrapped by the error for a Fingerprint that is not the
-// hex of a SHA-256 digest.
-var ErrBadFingerprint = errors.New("verify: malformed certificate fingerprint")
+// ErrNoServerName is returned by Policy.Config when the certificate must be
+// checked against a name but there is none: no AssertHostname, ServerName,
+// base ServerName or host. crypto/tls refuses such a config too, rather than
+// accept any name.
+var ErrNoServerName = errors.New("verify: no server name to check the certificate against")
 
-// Policy says how to verify one TLS peer. The zero Policy verifies as
-// crypto/tls does (system roots, the host name), with TLS 1.2 at least.
+// Policy says how to verify one TLS peer: the origin, or an https proxy. The
+// zero Policy verifies as crypto/tls does (the chain against the base config's
+// RootCAs or the system roots, the name against the host) and requires TLS
+// 1.2 or later.
+//
+// A Policy only ever tightens the base config it is applied to, with one
+// deliberate exception: a Fingerprint that matches verifies the peer whatever
+// its chain (urllib3's assert_fingerprint).
 type Policy struct {
-	// MinVersion is the lowest TLS version accepted; zero means TLS 1.2. The
-	// higher of this and the base config's MinVersion applies.
+	// MinVersion is the lowest TLS version accepted, as tls.Config's. Zero
+	// means TLS 1.2. The highest of this, the base config's MinVersion and TLS
+	// 1.2 applies: a policy cannot lower the base's minimum.
 	MinVersion uint16
-	// RootCAs verifies the peer's chain; nil means the base config's RootCAs,
-	// and if that is nil too, the system roots.
+
+	// RootCAs is the pool the peer's chain is verified against. Nil means the
+	// base config's RootCAs, and if that is nil too, the system roots.
 	RootCAs *x509.CertPool
-	// ServerName is the name sent in SNI; empty means the base config's
-	// ServerName, else the host being dialled (never an IP address, which
-	// TLS does not allow in SNI).
+
+	// ServerName is the name sent in SNI and, without AssertHostname, the
+	// name the certificate must be valid for. Empty means the base config's
+	// ServerName, else the host passed to Config. An IP address is never sent
+	// in SNI (RFC 6066, section 3) but is still checked against the
+	// certificate's IP SANs.
 	ServerName string
-	// AssertHostname, when set, is the name the certificate must be valid for,
-	// instead of the SNI name (urllib3's assert_hostname).
+
+	// AssertHostname, when set, is the name (or IP address) the certificate
+	// must be valid for instead of the SNI name, which is still sent: a host
+	// reached by IP or through an alias whose certificate names another host
+	// (urllib3's assert_hostname). It does not relax the chain check.
 	AssertHostname string
-	// Fingerprint pins the peer's leaf certificate: the hex SHA-256 of its DER
-	// bytes, with or without colons, any case, optionally prefixed "sha256/".
-	// A match verifies the peer even when its chain is not trusted (a private
-	// CA, a self-signed certificate) and even with InsecureSkipVerify; a
-	// mismatch fails the handshake with a *PinMismatchError.
+
+	// Fingerprint pins the peer's leaf certificate: the SHA-256 of its DER
+	// bytes in hex, with or without colons, in any case, optionally prefixed
+	// "sha256/" (see ParseFingerprint and FingerprintOf). When set, the pin
+	// replaces the chain and name checks: a match verifies the peer even when
+	// its chain is not trusted (a private CA, a self-signed certificate) and
+	// even with InsecureSkipVerify; a mismatch fails the handshake with a
+	// *PinMismatchError. A malformed Fingerprint makes Config fail.
 	Fingerprint string
-	// InsecureSkipVerify turns verification off (unless Fingerprint is set).
-	// Handshakes then succeed unverified, and Verifies reports false.
+
+	// InsecureSkipVerify turns the chain and name checks off, as does the base
+	// config's InsecureSkipVerify. Handshakes then succeed with any
+	// certificate and Verifies reports false. It does not turn off a
+	// Fingerprint.
 	InsecureSkipVerify bool
 }
 
-// PinMismatchError reports a peer whose leaf certificate does not have the
-// pinned fingerprint.
-type PinMismatchError struct {
-	Want, Got string // lower-case hex
-}
-
-func (e *PinMismatchError) Error() string {
-	return fmt.Sprintf("verify: certificate fingerprint mismatch: want sha256/%s, got sha256/%s", e.Want, e.Got)
-}
-
-// ParseFingerprint parses a SHA-256 fingerprint in the forms Policy.Fingerprint takes.
-func ParseFingerprint(s string) ([]byte, error) {
-	t := strings.TrimSpace(s)
-	if len(t) >= 7 && strings.EqualFold(t[:7], "sha256/") {
-		t = t[7:]
-	}
-	t = strings.ReplaceAll(t, ":", "")
-	b, err := hex.DecodeString(t)
-	if err != nil || len(b) != sha256.Size {
-		return nil, fmt.Errorf("%w: %q: want %d hex bytes", ErrBadFingerprint, s, sha256.Size)
-	}
-	return b, nil
-}
-
-// FingerprintOf returns the lower-case hex SHA-256 of cert's DER bytes.
-func FingerprintOf(cert *x509.Certificate) string {
-	sum := sha256.Sum256(cert.Raw)
-	return hex.EncodeToString(sum[:])
-}
-
-// skips reports whether chain and name checks are off.
-func (p Policy) skips(base *tls.Config) bool {
-	return p.InsecureSkipVerify || (base != nil && base.InsecureSkipVerify)
-}
-
-// Verifies reports whether a handshake that succeeded with p.Config(base, ...)
-// means the peer was verified: its chain and name were checked, or its pin matched.
-func (p Policy) Verifies(base *tls.Config) bool {
-	return p.Fingerprint != "" || !p.skips(base)
-}
-
-// Config returns a new tls.Config for a handshake with host (a name or an IP
-// address, without port), built from base (nil for defaults; never modified)
-// and tightened by p.
+// Config returns a new tls.Config for a handshake with the peer called host (a
+// host name or an IP address, without port), built from base and tightened by
+// p. Base may be nil; it is cloned, never modified.
+//
+// The returned config has InsecureSkipVerify set and checks the peer in
+// VerifyConnection instead, so that pinning and AssertHostname work and the
+// checks also run on resumed sessions. A chain or name failure is a
+// *tls.CertificateVerificationError, as with crypto/tls's own verifier. The
+// base config's VerifyPeerCertificate and VerifyConnection are still called,
+// after the policy's checks passed (also on resumed sessions), with the chains
+// the policy verified; ConnectionState().VerifiedChains stays empty.
+//
+// Config fails with an error wrapping ErrBadFingerprint for a malformed
+// Fingerprint, and with ErrNoServerName when there is no name to check.
 func (p Policy) Config(base *tls.Config, host string) (*tls.Config, error) {
 	var pin []byte
 	if p.Fingerprint != "" {
@@ -95,81 +86,154 @@ func (p Policy) Config(base *tls.Config, host string) (*tls.Config, error) {
 			return nil, err
 		}
 	}
-	var cfg *tls.Config
+	cfg := &tls.Config{}
 	if base != nil {
 		cfg = base.Clone()
-	} else {
-		cfg = &tls.Config{}
 	}
 	cfg.MinVersion = max(cfg.MinVersion, p.MinVersion, tls.VersionTLS12)
-	if cfg.MaxVersion != 0 && cfg.MaxVersion < cfg.MinVersion {
-		return nil, fmt.Errorf("verify: MaxVersion %#x below MinVersion %#x", cfg.MaxVersion, cfg.MinVersion)
-	}
-	roots := cfg.RootCAs
 	if p.RootCAs != nil {
-		roots = p.RootCAs
-		cfg.RootCAs = roots
-	}
-	sni := p.ServerName
-	if sni == "" {
-		sni = cfg.ServerName
-	}
-	if sni == "" {
-		sni = host
-	}
-	checkName := sni
-	if p.AssertHostname != "" {
-		checkName = p.AssertHostname
-	}
-	if net.ParseIP(sni) != nil {
-		cfg.ServerName = "" // crypto/tls sends no SNI for an IP; we check the IP ourselves
-	} else {
-		cfg.ServerName = sni
+		cfg.RootCAs = p.RootCAs
 	}
 
-	skip := p.skips(base)
-	userVC := cfg.VerifyConnection
-	// crypto/tls's own checks are replaced by ours (same rules, plus pinning
-	// and a separate name to check); a user's VerifyPeerCertificate still runs.
-	cfg.InsecureSkipVerify = true
-	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-		if err := check(cs, pin, skip, roots, checkName); err != nil {
-			return err
-		}
-		if userVC != nil {
-			return userVC(cs)
-		}
-		return nil
+	sni := firstNonEmpty(p.ServerName, cfg.ServerName, host)
+	name := firstNonEmpty(p.AssertHostname, sni)
+	if ip, ok := ipLiteral(name); ok {
+		name = ip // x509 matches "[::1]" but not "fe80::1%eth0"
 	}
+	if _, ok := ipLiteral(sni); ok {
+		// crypto/tls would leave the IP out of SNI by itself, but ServerName
+		// also keys the session cache and shows in ConnectionState: keep it
+		// what is sent.
+		sni = ""
+	}
+	cfg.ServerName = sni
+
+	v := &verifier{
+		pin:        pin,
+		skip:       p.skips(base),
+		roots:      cfg.RootCAs,
+		name:       name,
+		time:       cfg.Time,
+		peerCert:   cfg.VerifyPeerCertificate,
+		connection: cfg.VerifyConnection,
+	}
+	if v.pin == nil && !v.skip && v.name == "" {
+		return nil, ErrNoServerName
+	}
+	cfg.InsecureSkipVerify = true
+	cfg.VerifyPeerCertificate = nil // called by v, after its checks
+	cfg.VerifyConnection = v.verifyConnection
 	return cfg, nil
 }
 
-func check(cs tls.ConnectionState, pin []byte, skip bool, roots *x509.CertPool, name string) error {
-	certs := cs.PeerCertificates
-	if len(certs) == 0 {
-		return &tls.CertificateVerificationError{Err: errors.New("verify: peer sent no certificate")}
+// Verifies reports whether a successful handshake made with a config from
+// p.Config(base, ...) means the peer was verified: its chain and name were
+// checked, or its leaf matched the pinned Fingerprint. It is false when
+// verification is off (InsecureSkipVerify in p or base) and nothing is pinned.
+func (p Policy) Verifies(base *tls.Config) bool {
+	return p.Fingerprint != "" || !p.skips(base)
+}
+
+// skips reports whether the chain and name checks are off.
+func (p Policy) skips(base *tls.Config) bool {
+	return p.InsecureSkipVerify || (base != nil && base.InsecureSkipVerify)
+}
+
+// ---------------------------------------------------------------------------
+// Implementation
+
+// verifier is the frozen state one config's VerifyConnection checks against.
+// It is read-only once built, so the config can be used concurrently.
+type verifier struct {
+	pin   []byte         // SHA-256 of the leaf; nil: not pinned
+	skip  bool           // chain and name checks off
+	roots *x509.CertPool // nil: system roots
+	name  string         // what the leaf must be valid for
+	time  func() time.Time
+
+	// The caller's callbacks, run after ours.
+	peerCert   func(rawCerts [][]byte, verifiedChains [][]*x509.Certificate) error
+	connection func(tls.ConnectionState) error
+}
+
+func (v *verifier) verifyConnection(cs tls.ConnectionState) error {
+	chains, err := v.check(cs.PeerCertificates)
+	if err != nil {
+		return err
 	}
-	if pin != nil {
-		sum := sha256.Sum256(certs[0].Raw)
-		if !bytes.Equal(sum[:], pin) {
-			return &PinMismatchError{Want: hex.EncodeToString(pin), Got: hex.EncodeToString(sum[:])}
+	if v.peerCert != nil {
+		raw := make([][]byte, len(cs.PeerCertificates))
+		for i, c := range cs.PeerCertificates {
+			raw[i] = c.Raw
 		}
-		return nil
+		if err := v.peerCert(raw, chains); err != nil {
+			return err
+		}
 	}
-	if skip {
-		return nil
+	if v.connection != nil {
+		cs.VerifiedChains = chains
+		return v.connection(cs)
+	}
+	return nil
+}
+
+// check verifies the peer's chain, leaf first, and returns the verified
+// chains (nil when pinned or skipped).
+func (v *verifier) check(certs []*x509.Certificate) ([][]*x509.Certificate, error) {
+	if len(certs) == 0 {
+		// A TLS server always sends a certificate; be safe anyway.
+		return nil, &tls.CertificateVerificationError{Err: errors.New("verify: peer sent no certificate")}
+	}
+	if v.pin != nil {
+		sum := sha256.Sum256(certs[0].Raw)
+		if !bytes.Equal(sum[:], v.pin) {
+			return nil, &tls.CertificateVerificationError{
+				UnverifiedCertificates: certs,
+				Err:                    &PinMismatchError{Want: hex.EncodeToString(v.pin), Got: hex.EncodeToString(sum[:])},
+			}
+		}
+		return nil, nil
+	}
+	if v.skip {
+		return nil, nil
 	}
 	opts := x509.VerifyOptions{
-		Roots:         roots,
-		DNSName:       name,
+		Roots:         v.roots,
+		DNSName:       v.name,
 		Intermediates: x509.NewCertPool(),
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	if v.time != nil {
+		opts.CurrentTime = v.time() // as crypto/tls does
 	}
 	for _, c := range certs[1:] {
 		opts.Intermediates.AddCert(c)
 	}
-	if _, err := certs[0].Verify(opts); err != nil {
-		return &tls.CertificateVerificationError{UnverifiedCertificates: certs, Err: err}
+	chains, err := certs[0].Verify(opts)
+	if err != nil {
+		return nil, &tls.CertificateVerificationError{UnverifiedCertificates: certs, Err: err}
 	}
-	return nil
+	return chains, nil
+}
+
+// ipLiteral reports whether s is an IP address, also in brackets or with a
+// zone, and returns it bare.
+func ipLiteral(s string) (string, bool) {
+	if len(s) >= 2 && s[0] == '[' && s[len(s)-1] == ']' {
+		s = s[1 : len(s)-1]
+	}
+	ip, err := netip.ParseAddr(s)
+	if err != nil {
+		return "", false
+	}
+	return ip.WithZone("").String(), true
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
 }
