@@ -440,7 +440,17 @@ func (p *Proxy) forward(c net.Conn, br *bufio.Reader, req *http.Request, ups map
 			ups[key] = u
 		}
 		sent = make(chan error, 1)
-		go func(up net.Conn) { sent <- out.Write(up) }(u.conn)
+		// A bodiless request is written inline. Only a body needs its own
+		// writer, to let the origin answer early. A goroutine per request
+		// would also weigh on the benchmarks: in one process, starting it
+		// wakes an idle thread whenever the client has left its P idle, and
+		// that cost fell on ferry (113 µs against net/http's 81 µs per
+		// forwarded GET; 59 against 82 without it).
+		if req.Body == http.NoBody {
+			sent <- out.Write(u.conn)
+		} else {
+			go func(up net.Conn) { sent <- out.Write(up) }(u.conn)
+		}
 		var err error
 		resp, err = http.ReadResponse(u.br, out)
 		if err == nil {
