@@ -2,89 +2,33 @@ package ferry_test
 
 import (
 	"crypto/tls"
-	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/ferryhttp/ferry/internal/origintest"
 	"github.com/ferryhttp/ferry/internal/proxytest"
 	"github.com/ferryhttp/ferry/internal/testcert"
 )
 
-// origin is an httptest server that records what reached it and how many
-// TCP connections it accepted.
-type origin struct {
-	*httptest.Server
-	mu    sync.Mutex
-	reqs  []*http.Request
-	conns int
-	idle  map[net.Conn]bool
-}
+// origin is the recording origin server of the tests.
+type origin = origintest.Origin
 
-// killIdle closes the server side of every idle keep-alive connection, as a
-// server whose keep-alive timeout fired would.
-func (o *origin) killIdle() {
-	o.mu.Lock()
-	for c := range o.idle {
-		c.Close()
-	}
-	clear(o.idle)
-	o.mu.Unlock()
-	time.Sleep(20 * time.Millisecond)
-}
-
-func (o *origin) received() []*http.Request {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return append([]*http.Request(nil), o.reqs...)
-}
-
-func (o *origin) connCount() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.conns
-}
-
+// newOrigin starts an origin; with cert it speaks TLS. h answers (nil: 200
+// "hello from <path>"); configure adjusts the http.Server.
 func newOrigin(t testing.TB, cert *tls.Certificate, h http.HandlerFunc, configure ...func(*http.Server)) *origin {
 	t.Helper()
-	o := &origin{idle: make(map[net.Conn]bool)}
-	if h == nil {
-		h = func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello from "+r.URL.Path) }
-	}
-	o.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		o.mu.Lock()
-		o.reqs = append(o.reqs, r.Clone(r.Context()))
-		o.mu.Unlock()
-		h(w, r)
-	}))
-	o.Config.ConnState = func(c net.Conn, s http.ConnState) {
-		o.mu.Lock()
-		defer o.mu.Unlock()
-		switch s {
-		case http.StateNew:
-			o.conns++
-		case http.StateIdle:
-			o.idle[c] = true
-		default:
-			delete(o.idle, c)
+	o := origintest.Options{Cert: cert, Handler: h}
+	if len(configure) > 0 {
+		o.Configure = func(s *http.Server) {
+			for _, f := range configure {
+				f(s)
+			}
 		}
 	}
-	for _, f := range configure {
-		f(o.Config)
-	}
-	if cert != nil {
-		o.TLS = &tls.Config{Certificates: []tls.Certificate{*cert}}
-		o.StartTLS()
-	} else {
-		o.Start()
-	}
-	t.Cleanup(o.Close)
-	return o
+	return origintest.New(t, o)
 }
 
 // world is the set of servers most proxy tests need: a CA, an HTTP and an

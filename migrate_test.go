@@ -480,16 +480,16 @@ func TestCloneIndependentPool(t *testing.T) {
 		t.Errorf("clone's pool at birth: %+v, want empty", s)
 	}
 	get(b)
-	if o.connCount() != 2 {
-		t.Errorf("origin saw %d connections, want 2 (the clone must not reuse the original's)", o.connCount())
+	if o.ConnCount() != 2 {
+		t.Errorf("origin saw %d connections, want 2 (the clone must not reuse the original's)", o.ConnCount())
 	}
 	b.CloseIdleConnections()
 	if s := a.PoolStats(); s.Idle != 1 {
 		t.Errorf("original's pool after the clone's CloseIdleConnections: %+v, want 1 idle", s)
 	}
 	get(a)
-	if o.connCount() != 2 {
-		t.Errorf("original did not reuse its idle connection: %d connections", o.connCount())
+	if o.ConnCount() != 2 {
+		t.Errorf("original did not reuse its idle connection: %d connections", o.ConnCount())
 	}
 }
 
@@ -515,8 +515,8 @@ func TestClientCloseIdleConnections(t *testing.T) {
 			t.Errorf("after Client.CloseIdleConnections: %+v, want none", s)
 		}
 	}
-	if o.connCount() != 2 {
-		t.Errorf("origin saw %d connections, want 2 (a new one after each close)", o.connCount())
+	if o.ConnCount() != 2 {
+		t.Errorf("origin saw %d connections, want 2 (a new one after each close)", o.ConnCount())
 	}
 }
 

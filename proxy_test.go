@@ -143,7 +143,7 @@ func TestModeTable(t *testing.T) {
 
 			// What reached the origin: never the proxy's headers through a
 			// tunnel, never the proxy's credentials.
-			for _, r := range o.received() {
+			for _, r := range o.Received() {
 				if v := r.Header.Get("Proxy-Authorization"); v != "" {
 					t.Errorf("origin got Proxy-Authorization %q", v)
 				}
@@ -157,7 +157,7 @@ func TestModeTable(t *testing.T) {
 			// In forward mode the origin's connections are the proxy's
 			// business (proxytest dials per request); ferry's reuse shows in
 			// the proxy's client connection count below.
-			if got := o.connCount(); got != 1 && row.wantMode != proxyconfig.Forward {
+			if got := o.ConnCount(); got != 1 && row.wantMode != proxyconfig.Forward {
 				t.Errorf("origin saw %d connections, want 1 (reuse)", got)
 			}
 			if row.proxy == "" {
@@ -287,7 +287,7 @@ func TestProxyErrors(t *testing.T) {
 			if strings.Contains(err.Error(), "pw@") {
 				t.Errorf("error leaks the proxy password: %v", err)
 			}
-			if len(w.tlsOrigin.received()) != 0 {
+			if len(w.tlsOrigin.Received()) != 0 {
 				t.Errorf("origin was reached")
 			}
 		})

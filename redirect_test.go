@@ -118,7 +118,7 @@ func TestRedirectThroughProxy(t *testing.T) {
 			// forward mode the proxy consumed Proxy-Authorization, and the
 			// CONNECT-only header was never on the request.
 			for i, o := range []*origin{first, second} {
-				rs := o.received()
+				rs := o.Received()
 				if len(rs) != 1 {
 					t.Fatalf("origin %d got %d requests, want 1", i, len(rs))
 				}

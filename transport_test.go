@@ -176,13 +176,13 @@ func TestBehaviour(t *testing.T) {
 							t.Errorf("%s: resp.TLS = %v for %s", im.name, resp.TLS, scheme)
 						}
 					}
-					rs := o.received()
+					rs := o.Received()
 					last := rs[len(rs)-1]
 					host := strings.ReplaceAll(last.Host, o.Listener.Addr().String(), "ORIGIN")
 					ex.Seen = seen{Method: last.Method, URI: last.RequestURI, Host: host,
 						Header: map[string]string{"Accept-Encoding": last.Header.Get("Accept-Encoding"), "User-Agent": last.Header.Get("User-Agent"),
 							"Connection": last.Header.Get("Connection"), "Content-Length": last.Header.Get("Content-Length")}}
-					ex.Conns = o.connCount()
+					ex.Conns = o.ConnCount()
 					results[im.name] = ex
 					if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
 						c.CloseIdleConnections()
@@ -252,7 +252,7 @@ func TestRoundTripperContract(t *testing.T) {
 			}
 		})
 	}
-	if n := len(o.received()); n != 1 {
+	if n := len(o.Received()); n != 1 {
 		t.Errorf("origin got %d requests, want only the valid one", n)
 	}
 }
@@ -289,7 +289,7 @@ func TestReuseAndDrain(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := &ferry.Transport{}
 			defer tr.CloseIdleConnections()
-			start := o.connCount()
+			start := o.ConnCount()
 			for i := 0; i < 3; i++ {
 				resp, err := tr.RoundTrip(mustGet(t, o.URL+tc.path))
 				if err != nil {
@@ -297,7 +297,7 @@ func TestReuseAndDrain(t *testing.T) {
 				}
 				tc.read(resp.Body)
 			}
-			if got := o.connCount() - start; got != tc.wantConns {
+			if got := o.ConnCount() - start; got != tc.wantConns {
 				t.Errorf("connections: %d, want %d", got, tc.wantConns)
 			}
 		})
@@ -401,7 +401,7 @@ func TestPoolLimits(t *testing.T) {
 // for a replayable request, and not for a POST without GetBody.
 func TestDeadIdleConnRetry(t *testing.T) {
 	o := newOrigin(t, nil, nil)
-	killIdle := o.killIdle
+	killIdle := o.KillIdle
 	cases := []struct {
 		name    string
 		req     func() *http.Request

@@ -91,7 +91,7 @@ func TestAWSSDK(t *testing.T) {
 				t.Errorf("Account %q", got)
 			}
 
-			got := o.received()
+			got := o.Received()
 			if len(got) != 1 {
 				t.Fatalf("origin got %d requests, want 1", len(got))
 			}

@@ -3,77 +3,28 @@ package compat_test
 import (
 	"crypto/tls"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/ferryhttp/ferry"
+	"github.com/ferryhttp/ferry/internal/origintest"
 	"github.com/ferryhttp/ferry/internal/proxytest"
 	"github.com/ferryhttp/ferry/internal/testcert"
 	"github.com/ferryhttp/ferry/proxyconfig"
 )
 
-// seen is what an origin received: the request with its body read.
-type seen struct {
-	Method, Path, Host string
-	Header             http.Header
-	Body               string
-}
+// origin is the recording origin server of ferry's tests.
+type origin = origintest.Origin
 
-// origin is a loopback httptest server that records what reached it and
-// counts the TCP connections (and TLS attempts) it accepted.
-type origin struct {
-	*httptest.Server
-	mu    sync.Mutex
-	reqs  []seen
-	conns int
-}
-
-func (o *origin) received() []seen {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return append([]seen(nil), o.reqs...)
-}
-
-func (o *origin) connCount() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.conns
-}
-
-// newOrigin starts an origin; with cert it speaks TLS. h answers after the
-// request was recorded (nil: 200 "ok").
+// newOrigin starts an origin that records request bodies; with cert it
+// speaks TLS. h answers after the request was recorded (nil: 200 "ok").
 func newOrigin(t *testing.T, cert *tls.Certificate, h http.HandlerFunc) *origin {
 	t.Helper()
-	o := &origin{}
 	if h == nil {
 		h = func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }
 	}
-	o.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		o.mu.Lock()
-		o.reqs = append(o.reqs, seen{r.Method, r.URL.Path, r.Host, r.Header.Clone(), string(body)})
-		o.mu.Unlock()
-		h(w, r)
-	}))
-	o.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			o.mu.Lock()
-			o.conns++
-			o.mu.Unlock()
-		}
-	}
-	if cert != nil {
-		o.TLS = &tls.Config{Certificates: []tls.Certificate{*cert}}
-		o.StartTLS()
-	} else {
-		o.Start()
-	}
-	t.Cleanup(o.Close)
-	return o
+	return origintest.New(t, origintest.Options{Cert: cert, Handler: h, ReadBody: true})
 }
 
 // lab is a CA, an http and an https origin answering with h, and an http

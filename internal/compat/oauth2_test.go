@@ -44,7 +44,7 @@ func TestOAuth2(t *testing.T) {
 					t.Errorf("request %d: ConnInfoOf = %+v, %v; want mode %v, reused %v", i, info, ok, v.mode(), i > 0)
 				}
 			}
-			for i, s := range o.received() {
+			for i, s := range o.Received() {
 				if got := s.Header.Get("Authorization"); got != "Bearer "+token {
 					t.Errorf("origin request %d: Authorization %q, want the bearer token", i, got)
 				}

@@ -70,7 +70,7 @@ func TestOtelHTTP(t *testing.T) {
 			if len(spans) != n {
 				t.Fatalf("%d otelhttp spans, want %d (httptrace spans: %v)", len(spans), n, children)
 			}
-			got := o.received()
+			got := o.Received()
 			if len(got) != n {
 				t.Fatalf("origin got %d requests, want %d", len(got), n)
 			}

@@ -57,7 +57,7 @@ func TestRetryableHTTP(t *testing.T) {
 				t.Errorf("body %q, want the third answer", b)
 			}
 			var bodies []string
-			for _, s := range o.received() {
+			for _, s := range o.Received() {
 				bodies = append(bodies, s.Method+" "+s.Body)
 			}
 			if diff := cmp.Diff([]string{"POST the body", "POST the body", "POST the body"}, bodies); diff != "" {
@@ -65,7 +65,7 @@ func TestRetryableHTTP(t *testing.T) {
 			}
 			// ferry's connections: to the origin, or to the proxy (which may
 			// open one upstream connection per forwarded request).
-			conns, to := o.connCount(), "origin"
+			conns, to := o.ConnCount(), "origin"
 			if v.proxied {
 				conns, to = l.proxy.Conns(), "proxy"
 			}
@@ -100,7 +100,7 @@ func TestRetryableHTTPGivesUp(t *testing.T) {
 	if !strings.Contains(err.Error(), "giving up after 3 attempt(s)") {
 		t.Errorf("err = %v, want retryablehttp's giving-up error", err)
 	}
-	if n := len(l.plain.received()); n != 3 {
+	if n := len(l.plain.Received()); n != 3 {
 		t.Errorf("origin got %d attempts, want 3", n)
 	}
 	if s := tr.PoolStats(); s.Open != 0 || s.Waits != 0 {
@@ -141,10 +141,10 @@ func TestRetryableHTTPCertificateFailure(t *testing.T) {
 			if n := checked.Load(); n != 1 {
 				t.Errorf("CheckRetry ran %d times, want 1 (no retry)", n)
 			}
-			if n := bad.connCount(); n != 1 {
+			if n := bad.ConnCount(); n != 1 {
 				t.Errorf("origin saw %d TLS attempts, want 1", n)
 			}
-			if n := len(bad.received()); n != 0 {
+			if n := len(bad.Received()); n != 0 {
 				t.Errorf("origin received %d requests over an unverified connection", n)
 			}
 			// What retryablehttp sees: the error http.Client returned.

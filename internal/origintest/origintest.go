@@ -1,0 +1,122 @@
+// Package origintest is the origin server of ferry's tests: an httptest
+// server on loopback that records what reached it and counts the TCP
+// connections it accepted, so that a test can assert what a client sent and
+// whether it reused a connection.
+package origintest
+
+import (
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Options configure an Origin.
+type Options struct {
+	// Cert makes the origin speak TLS with this certificate.
+	Cert *tls.Certificate
+	// Handler answers after the request was recorded. Nil answers 200 with
+	// "hello from " and the path.
+	Handler http.HandlerFunc
+	// ReadBody reads the request body before Handler runs and records it in
+	// Seen.Body. Leave it off to let Handler answer before the body arrived.
+	ReadBody bool
+	// Configure, when set, adjusts the http.Server before it starts.
+	Configure func(*http.Server)
+}
+
+// Seen is one request as the origin received it.
+type Seen struct {
+	Method     string
+	RequestURI string // as on the request line
+	Path       string
+	Host       string
+	Header     http.Header
+	Body       string // with Options.ReadBody
+}
+
+// Origin is a running origin server. Its embedded httptest.Server gives the
+// URL and the client certificate pool.
+type Origin struct {
+	*httptest.Server
+
+	mu    sync.Mutex
+	seen  []Seen
+	conns int
+	idle  map[net.Conn]bool
+}
+
+// New starts an origin on loopback and stops it when the test ends.
+func New(tb testing.TB, o Options) *Origin {
+	tb.Helper()
+	s := &Origin{idle: make(map[net.Conn]bool)}
+	h := o.Handler
+	if h == nil {
+		h = func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello from "+r.URL.Path) }
+	}
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen := Seen{Method: r.Method, RequestURI: r.RequestURI, Path: r.URL.Path, Host: r.Host, Header: r.Header.Clone()}
+		if o.ReadBody {
+			body, _ := io.ReadAll(r.Body)
+			seen.Body = string(body)
+		}
+		s.mu.Lock()
+		s.seen = append(s.seen, seen)
+		s.mu.Unlock()
+		h(w, r)
+	}))
+	s.Config.ConnState = func(c net.Conn, st http.ConnState) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		switch st {
+		case http.StateNew:
+			s.conns++
+		case http.StateIdle:
+			s.idle[c] = true
+		default:
+			delete(s.idle, c)
+		}
+	}
+	if o.Configure != nil {
+		o.Configure(s.Config)
+	}
+	if o.Cert != nil {
+		s.TLS = &tls.Config{Certificates: []tls.Certificate{*o.Cert}}
+		s.StartTLS()
+	} else {
+		s.Start()
+	}
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// Received returns the requests that reached the origin, in order.
+func (s *Origin) Received() []Seen {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Seen(nil), s.seen...)
+}
+
+// ConnCount returns how many TCP connections the origin accepted.
+func (s *Origin) ConnCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns
+}
+
+// KillIdle closes the server side of every idle keep-alive connection, as a
+// server whose keep-alive timeout fired would, and gives the clients a moment
+// to see the close.
+func (s *Origin) KillIdle() {
+	s.mu.Lock()
+	for c := range s.idle {
+		c.Close()
+	}
+	clear(s.idle)
+	s.mu.Unlock()
+	time.Sleep(20 * time.Millisecond)
+}
