@@ -59,23 +59,12 @@ func serveLean(c net.Conn, resp []byte) {
 	defer c.Close()
 	br := bufio.NewReaderSize(c, 64<<10)
 	for {
-		var n int64
-		for {
-			line, err := br.ReadSlice('\n')
-			if err != nil {
-				return
-			}
-			if len(line) <= 2 {
-				break
-			}
-			if len(line) > len(contentLengthPrefix) && bytes.EqualFold(line[:len(contentLengthPrefix)], contentLengthPrefix) {
-				n, _ = strconv.ParseInt(string(bytes.TrimSpace(line[len(contentLengthPrefix):])), 10, 64)
-			}
+		n, ok := readHead(br, nil, false)
+		if !ok {
+			return
 		}
-		if n > 0 {
-			if _, err := br.Discard(int(n)); err != nil {
-				return
-			}
+		if _, err := br.Discard(n); err != nil {
+			return
 		}
 		if _, err := c.Write(resp); err != nil {
 			return
@@ -395,7 +384,7 @@ func serveLeanProxy(c net.Conn) {
 			upr = bufio.NewReaderSize(up, 64<<10)
 		}
 		head = append(append(append(append(append(head[:0], method...), ' '), path...), ' '), proto...)
-		n, ok := copyHead(br, &head, true)
+		n, ok := readHead(br, &head, true)
 		if !ok {
 			return
 		}
@@ -419,7 +408,7 @@ func serveLeanProxy(c net.Conn) {
 			return
 		}
 		head = append(head, line...)
-		if n, ok = copyHead(upr, &head, false); !ok {
+		if n, ok = readHead(upr, &head, false); !ok {
 			return
 		}
 		if head, err = appendN(head, upr, n); err != nil {
@@ -431,10 +420,10 @@ func serveLeanProxy(c net.Conn) {
 	}
 }
 
-// copyHead appends the header lines and the blank line from br to head,
-// leaving out the proxy's own headers when dropProxy, and returns the
-// Content-Length.
-func copyHead(br *bufio.Reader, head *[]byte, dropProxy bool) (int, bool) {
+// readHead reads the lines of a request or response head up to and including
+// the blank line, appends them to head unless it is nil (leaving out the
+// proxy's own headers when dropProxy), and returns the Content-Length.
+func readHead(br *bufio.Reader, head *[]byte, dropProxy bool) (int, bool) {
 	n := 0
 	for {
 		line, err := br.ReadSlice('\n')
@@ -444,7 +433,9 @@ func copyHead(br *bufio.Reader, head *[]byte, dropProxy bool) (int, bool) {
 		if dropProxy && len(line) > 6 && bytes.EqualFold(line[:6], []byte("proxy-")) {
 			continue
 		}
-		*head = append(*head, line...)
+		if head != nil {
+			*head = append(*head, line...)
+		}
 		if len(line) <= 2 {
 			return n, true
 		}
