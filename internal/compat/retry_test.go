@@ -18,6 +18,7 @@ import (
 
 	"github.com/ferryhttp/ferry"
 	"github.com/ferryhttp/ferry/internal/testcert"
+	"github.com/ferryhttp/ferry/verify"
 )
 
 // retryClient is a go-retryablehttp client over tr with quick backoff.
@@ -108,57 +109,68 @@ func TestRetryableHTTPGivesUp(t *testing.T) {
 	}
 }
 
-// TestRetryableHTTPCertificateFailure: an untrusted origin certificate is
-// not retried. retryablehttp decides with a type assertion on the
-// *url.Error's Err (not errors.As), so ferry must put the
-// *tls.CertificateVerificationError there itself; also through a tunnel,
-// where the failure is past the proxy and must not be a ProxyError.
+// TestRetryableHTTPCertificateFailure: an untrusted origin certificate, or
+// one that does not match the pinned fingerprint, is not retried.
+// retryablehttp decides with a type assertion on the *url.Error's Err (not
+// errors.As), so ferry must put the *tls.CertificateVerificationError there
+// itself; also through a tunnel, where the failure is past the proxy and must
+// not be a ProxyError.
 func TestRetryableHTTPCertificateFailure(t *testing.T) {
 	for _, v := range []via{{"direct-https", false, true}, {"tunnel-https", true, true}} {
-		t.Run(v.name, func(t *testing.T) {
-			l := newLab(t, "", nil)
-			untrusted, err := testcert.NewCA("untrusted CA")
-			if err != nil {
-				t.Fatal(err)
-			}
-			leaf, err := untrusted.LocalhostLeaf()
-			if err != nil {
-				t.Fatal(err)
-			}
-			bad := newOrigin(t, &leaf, nil)
-			bad.Config.ErrorLog = log.New(io.Discard, "", 0) // the failed handshakes
-			tr := l.transport(v)                             // trusts the lab's CA, not the untrusted one
-			c := retryClient(tr, 3)
-			var checked atomic.Int32
-			c.CheckRetry = func(ctx context.Context, resp *http.Response, err error) (bool, error) {
-				checked.Add(1)
-				return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
-			}
-			_, err = c.Get(bad.URL + "/secret")
-			if err == nil {
-				t.Fatal("untrusted certificate accepted")
-			}
-			if n := checked.Load(); n != 1 {
-				t.Errorf("CheckRetry ran %d times, want 1 (no retry)", n)
-			}
-			if n := bad.ConnCount(); n != 1 {
-				t.Errorf("origin saw %d TLS attempts, want 1", n)
-			}
-			if n := len(bad.Received()); n != 0 {
-				t.Errorf("origin received %d requests over an unverified connection", n)
-			}
-			// What retryablehttp sees: the error http.Client returned.
-			ue, err := getURLError(tr, bad.URL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, ok := ue.Err.(*tls.CertificateVerificationError); !ok {
-				t.Errorf("(*url.Error).Err is %T (%v), want *tls.CertificateVerificationError itself", ue.Err, ue.Err)
-			}
-			if errors.As(ue, new(*ferry.ProxyError)) {
-				t.Errorf("origin certificate failure is a ProxyError: %v", ue)
-			}
-		})
+		for _, failure := range []string{"untrusted", "pin-mismatch"} {
+			t.Run(v.name+"/"+failure, func(t *testing.T) {
+				l := newLab(t, "", nil)
+				leaf := l.leaf
+				if failure == "untrusted" {
+					untrusted, err := testcert.NewCA("untrusted CA")
+					if err != nil {
+						t.Fatal(err)
+					}
+					if leaf, err = untrusted.LocalhostLeaf(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				bad := newOrigin(t, &leaf, nil)
+				bad.Config.ErrorLog = log.New(io.Discard, "", 0) // the failed handshakes
+				tr := l.transport(v)                             // trusts the lab's CA, not the untrusted one
+				if failure == "pin-mismatch" {
+					tr.OriginVerify = verify.Policy{Fingerprint: strings.Repeat("ab", 32)}
+				}
+				c := retryClient(tr, 3)
+				var checked atomic.Int32
+				c.CheckRetry = func(ctx context.Context, resp *http.Response, err error) (bool, error) {
+					checked.Add(1)
+					return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
+				}
+				_, err := c.Get(bad.URL + "/secret")
+				if err == nil {
+					t.Fatal("bad certificate accepted")
+				}
+				if n := checked.Load(); n != 1 {
+					t.Errorf("CheckRetry ran %d times, want 1 (no retry)", n)
+				}
+				if n := bad.ConnCount(); n != 1 {
+					t.Errorf("origin saw %d TLS attempts, want 1", n)
+				}
+				if n := len(bad.Received()); n != 0 {
+					t.Errorf("origin received %d requests over an unverified connection", n)
+				}
+				// What retryablehttp sees: the error http.Client returned.
+				ue, err := getURLError(tr, bad.URL)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, ok := ue.Err.(*tls.CertificateVerificationError); !ok {
+					t.Errorf("(*url.Error).Err is %T (%v), want *tls.CertificateVerificationError itself", ue.Err, ue.Err)
+				}
+				if errors.As(ue, new(*ferry.ProxyError)) {
+					t.Errorf("origin certificate failure is a ProxyError: %v", ue)
+				}
+				if failure == "pin-mismatch" && !errors.As(ue, new(*verify.PinMismatchError)) {
+					t.Errorf("pin mismatch: %v, want a *verify.PinMismatchError inside", ue)
+				}
+			})
+		}
 	}
 }
 
