@@ -1,18 +1,15 @@
 package verify_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ferryhttp/ferry/internal/testcert"
 )
 
 // pki is the set of certificates the tests handshake against. Keys are ECDSA
@@ -28,105 +25,41 @@ type pki struct {
 	private      tls.Certificate // private CA (not in roots) -> leaf for localhost
 }
 
-// issuer is a CA that signs certificates.
-type issuer struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-}
-
-// certSpec describes a certificate to make.
-type certSpec struct {
-	cn        string
-	dnsNames  []string
-	ips       []net.IP
-	isCA      bool
-	notBefore time.Time // zero: a week ago
-	notAfter  time.Time // zero: in a day
-}
-
-var localhost = certSpec{cn: "localhost", dnsNames: []string{"localhost"}, ips: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}}
+var localhost = testcert.LeafOptions{DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}}
 
 func newPKI(t testing.TB) *pki {
 	t.Helper()
-	root := newCA(t, "verify test root", nil)
-	mid := newCA(t, "verify test intermediate", root)
-	other := newCA(t, "verify test private root", nil)
-
+	must := func(c tls.Certificate, err error) tls.Certificate {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	root, err := testcert.NewCA("verify test root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mid, err := root.Intermediate("verify test intermediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := testcert.NewCA("verify test private root")
+	if err != nil {
+		t.Fatal(err)
+	}
 	expired := localhost
-	expired.notBefore = time.Now().Add(-48 * time.Hour)
-	expired.notAfter = time.Now().Add(-24 * time.Hour)
-
-	p := &pki{
-		roots:        x509.NewCertPool(),
-		good:         issue(t, localhost, root),
-		intermediate: issue(t, localhost, mid, mid),
-		expired:      issue(t, expired, root),
-		wrongName:    issue(t, certSpec{cn: "other.test", dnsNames: []string{"other.test"}}, root),
-		selfSigned:   issue(t, localhost, nil),
-		private:      issue(t, localhost, other),
+	expired.NotBefore = time.Now().Add(-48 * time.Hour)
+	expired.NotAfter = time.Now().Add(-24 * time.Hour)
+	return &pki{
+		roots:        root.Pool(),
+		good:         must(root.Leaf(localhost)),
+		intermediate: must(mid.Leaf(localhost)),
+		expired:      must(root.Leaf(expired)),
+		wrongName:    must(root.Leaf(testcert.LeafOptions{DNSNames: []string{"other.test"}})),
+		selfSigned:   must(testcert.SelfSigned(localhost)),
+		private:      must(other.Leaf(localhost)),
 	}
-	p.roots.AddCert(root.cert)
-	return p
-}
-
-// newCA makes a CA signed by parent, or self-signed when parent is nil.
-func newCA(t testing.TB, cn string, parent *issuer) *issuer {
-	t.Helper()
-	c := issue(t, certSpec{cn: cn, isCA: true}, parent)
-	return &issuer{cert: c.Leaf, key: c.PrivateKey.(*ecdsa.PrivateKey)}
-}
-
-// issue makes a certificate for spec signed by parent (self-signed when nil),
-// whose chain also carries the DER of extra (the intermediates a server sends).
-func issue(t testing.TB, spec certSpec, parent *issuer, extra ...*issuer) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: spec.cn},
-		DNSNames:              spec.dnsNames,
-		IPAddresses:           spec.ips,
-		NotBefore:             spec.notBefore,
-		NotAfter:              spec.notAfter,
-		BasicConstraintsValid: true,
-		IsCA:                  spec.isCA,
-	}
-	if tmpl.NotBefore.IsZero() {
-		tmpl.NotBefore = time.Now().Add(-7 * 24 * time.Hour)
-	}
-	if tmpl.NotAfter.IsZero() {
-		tmpl.NotAfter = time.Now().Add(24 * time.Hour)
-	}
-	if spec.isCA {
-		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature
-	} else {
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-	}
-	signer, signerKey := tmpl, key
-	if parent != nil {
-		signer, signerKey = parent.cert, parent.key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chain := [][]byte{der}
-	for _, e := range extra {
-		chain = append(chain, e.cert.Raw)
-	}
-	return tls.Certificate{Certificate: chain, PrivateKey: key, Leaf: leaf}
 }
 
 // TestPKI shows the harness's certificates are what the policy tests assume,

@@ -1,6 +1,6 @@
 // Package testcert makes certificates at run time for ferry's tests and its
-// demo: a CA, leaves signed by it (valid, expired, for the wrong name) and
-// self-signed leaves. ECDSA P-256 keeps it fast.
+// demo: a CA, intermediate CAs, leaves signed by either (valid, expired, for
+// the wrong name) and self-signed leaves. ECDSA P-256 keeps it fast.
 package testcert
 
 import (
@@ -20,15 +20,31 @@ import (
 	"time"
 )
 
-// CA is a certificate authority for tests.
+// CA is a certificate authority for tests: a root, or an intermediate
+// signed by another CA.
 type CA struct {
 	Cert    *x509.Certificate
 	Key     crypto.Signer
 	CertPEM []byte
+
+	// chain is what a server sends after a leaf this CA signed: the DER of
+	// this CA and of every CA above it but the root. Empty for a root.
+	chain [][]byte
 }
 
-// NewCA makes a CA called name, valid from an hour ago for a day.
+// NewCA makes a root CA called name, valid from a week ago for a day from
+// now (so that a test can set its clock back and still trust it).
 func NewCA(name string) (*CA, error) {
+	return newCA(name, nil)
+}
+
+// Intermediate makes a CA called name, signed by ca. Leaves it signs carry
+// it (and any intermediate above it) in their chain, as servers send them.
+func (ca *CA) Intermediate(name string) (*CA, error) {
+	return newCA(name, ca)
+}
+
+func newCA(name string, parent *CA) (*CA, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -36,13 +52,17 @@ func NewCA(name string) (*CA, error) {
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(),
 		Subject:               pkix.Name{CommonName: name, Organization: []string{"ferry tests"}},
-		NotBefore:             time.Now().Add(-time.Hour),
+		NotBefore:             time.Now().Add(-7 * 24 * time.Hour),
 		NotAfter:              time.Now().Add(24 * time.Hour),
 		IsCA:                  true,
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	signer, signerKey := tmpl, crypto.Signer(key)
+	if parent != nil {
+		signer, signerKey = parent.Cert, parent.Key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +70,11 @@ func NewCA(name string) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &CA{Cert: cert, Key: key, CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}, nil
+	ca := &CA{Cert: cert, Key: key, CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+	if parent != nil {
+		ca.chain = append([][]byte{der}, parent.chain...)
+	}
+	return ca, nil
 }
 
 // Pool returns a pool holding only the CA.
@@ -68,9 +92,15 @@ type LeafOptions struct {
 	NotBefore, NotAfter time.Time
 }
 
-// Leaf makes a server certificate signed by the CA.
+// Leaf makes a server certificate signed by the CA, with the CA's
+// intermediates after it in the chain.
 func (ca *CA) Leaf(o LeafOptions) (tls.Certificate, error) {
-	return makeLeaf(o, ca.Cert, ca.Key)
+	leaf, err := makeLeaf(o, ca.Cert, ca.Key)
+	if err != nil {
+		return leaf, err
+	}
+	leaf.Certificate = append(leaf.Certificate, ca.chain...)
+	return leaf, nil
 }
 
 // LocalhostLeaf makes a leaf for localhost, 127.0.0.1 and ::1.
