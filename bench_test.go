@@ -28,29 +28,17 @@ import (
 // benchmark measures the client. body is the response body.
 func leanServer(tb testing.TB, body []byte, tlsConf *tls.Config) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { ln.Close() })
 	resp := append([]byte("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"), body...)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if tlsConf != nil {
-				c = tls.Server(c, tlsConf)
-			}
-			go serveLean(c, resp)
+	addr := serveConns(tb, func(c net.Conn) {
+		if tlsConf != nil {
+			c = tls.Server(c, tlsConf)
 		}
-	}()
-	scheme := "http"
+		serveLean(c, resp)
+	})
 	if tlsConf != nil {
-		scheme = "https"
+		return "https://" + addr + "/"
 	}
-	return scheme + "://" + ln.Addr().String() + "/"
+	return "http://" + addr + "/"
 }
 
 var contentLengthPrefix = []byte("content-length:")
@@ -327,21 +315,7 @@ func BenchmarkProxy(b *testing.B) {
 // one write, and it tunnels CONNECT. It serves loopback origins only.
 func leanProxy(tb testing.TB) *url.URL {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go serveLeanProxy(c)
-		}
-	}()
-	return &url.URL{Scheme: "http", Host: ln.Addr().String()}
+	return &url.URL{Scheme: "http", Host: serveConns(tb, serveLeanProxy)}
 }
 
 func serveLeanProxy(c net.Conn) {
@@ -354,6 +328,19 @@ func serveLeanProxy(c net.Conn) {
 			up.Close()
 		}
 	}()
+	dial := func(hostport string) bool {
+		if h, _, err := net.SplitHostPort(hostport); err != nil || (h != "127.0.0.1" && h != "localhost") {
+			return false
+		}
+		if up == nil {
+			var err error
+			if up, err = net.Dial("tcp", hostport); err != nil {
+				return false
+			}
+			upr = bufio.NewReaderSize(up, 64<<10)
+		}
+		return true
+	}
 	var head []byte
 	for {
 		line, err := br.ReadSlice('\n')
@@ -362,38 +349,28 @@ func serveLeanProxy(c net.Conn) {
 		}
 		method, rest, _ := bytes.Cut(line, []byte(" "))
 		target, proto, _ := bytes.Cut(rest, []byte(" "))
-		host := string(target)
-		path := []byte("/")
-		if !bytes.Equal(method, []byte("CONNECT")) {
-			u, err := url.Parse(string(target))
-			if err != nil || u.Host == "" {
+		if string(method) == "CONNECT" {
+			if !dial(string(target)) {
 				return
 			}
-			host = u.Host
-			if u.Path != "" {
-				path = []byte(u.RequestURI())
-			}
-		}
-		if h, _, err := net.SplitHostPort(host); err != nil || (h != "127.0.0.1" && h != "localhost") {
-			return
-		}
-		if up == nil {
-			if up, err = net.Dial("tcp", host); err != nil {
+			if _, ok := readHead(br, nil, false); !ok {
 				return
 			}
-			upr = bufio.NewReaderSize(up, 64<<10)
-		}
-		head = append(append(append(append(append(head[:0], method...), ' '), path...), ' '), proto...)
-		n, ok := readHead(br, &head, true)
-		if !ok {
-			return
-		}
-		if bytes.Equal(method, []byte("CONNECT")) {
-			if _, err := c.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n")); err != nil {
+			if _, err := io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
 				return
 			}
 			go func() { io.Copy(up, br); up.(*net.TCPConn).CloseWrite() }()
 			io.Copy(c, upr)
+			return
+		}
+		u, err := url.Parse(string(target))
+		if err != nil || !dial(u.Host) {
+			return
+		}
+		head = append(append(append(append(head[:0], method...), ' '), u.RequestURI()...), ' ')
+		head = append(head, proto...)
+		n, ok := readHead(br, &head, true)
+		if !ok {
 			return
 		}
 		if head, err = appendN(head, br, n); err != nil {
@@ -403,11 +380,6 @@ func serveLeanProxy(c net.Conn) {
 			return
 		}
 		head = head[:0]
-		line, err = upr.ReadSlice('\n')
-		if err != nil {
-			return
-		}
-		head = append(head, line...)
 		if n, ok = readHead(upr, &head, false); !ok {
 			return
 		}

@@ -2,6 +2,7 @@ package ferry_test
 
 import (
 	"crypto/tls"
+	"net"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -70,6 +71,28 @@ func mustURL(t testing.TB, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// serveConns listens on loopback, runs handle on its own goroutine for every
+// connection accepted, and returns the address. The listener closes when the
+// test ends; handle closes its connection.
+func serveConns(tb testing.TB, handle func(net.Conn)) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go handle(c)
+		}
+	}()
+	return ln.Addr().String()
 }
 
 // checkNoGoroutineLeak fails when goroutines stay above base after a bounded wait.

@@ -302,31 +302,18 @@ func TestFaultSoak(t *testing.T) {
 // cut off by ReadTimeout (a gap longer than it) or ResponseHeaderTimeout (the
 // whole header taking longer), bounded in time.
 func TestHeaderTrickle(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	gap := make(chan time.Duration, 2)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
+	gap := make(chan time.Duration, 2) // one per case, in order; the cases connect one after another
+	addr := serveConns(t, func(c net.Conn) {
+		defer c.Close()
+		g := <-gap
+		c.Read(make([]byte, 4096))
+		for _, b := range []byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n") {
+			if _, err := c.Write([]byte{b}); err != nil {
 				return
 			}
-			g := <-gap
-			go func() {
-				defer c.Close()
-				c.Read(make([]byte, 4096))
-				for _, b := range []byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n") {
-					if _, err := c.Write([]byte{b}); err != nil {
-						return
-					}
-					time.Sleep(g)
-				}
-			}()
+			time.Sleep(g)
 		}
-	}()
+	})
 	cases := []struct {
 		name string
 		gap  time.Duration
@@ -339,7 +326,7 @@ func TestHeaderTrickle(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			gap <- tc.gap
 			start := time.Now()
-			_, err := tc.tr.RoundTrip(mustGet(t, "http://"+ln.Addr().String()+"/"))
+			_, err := tc.tr.RoundTrip(mustGet(t, "http://"+addr+"/"))
 			if !isTimeout(err) {
 				t.Errorf("err = %v, want a timeout", err)
 			}

@@ -572,27 +572,12 @@ func TestBadResponses(t *testing.T) {
 // rawServer answers every connection with reply, then closes it.
 func rawServer(t *testing.T, reply string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 4096)
-				c.Read(buf)
-				io.WriteString(c, reply)
-				time.Sleep(50 * time.Millisecond)
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return serveConns(t, func(c net.Conn) {
+		defer c.Close()
+		c.Read(make([]byte, 4096))
+		io.WriteString(c, reply)
+		time.Sleep(50 * time.Millisecond)
+	})
 }
 
 // TestTraceHooks: the httptrace hooks net/http users rely on fire.
