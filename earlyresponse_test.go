@@ -21,6 +21,10 @@ import (
 
 const uploadSize = 32 << 20
 
+// drainLimit is how much of the upload the "drain" server reads after its
+// answer: far below uploadSize less what loopback socket buffers can hold.
+const drainLimit = 1 << 20
+
 // earlyServer answers every request after reading only its head, in one of
 // the ways a real server refuses an upload.
 type earlyServer struct {
@@ -98,11 +102,16 @@ func (s *earlyServer) handle(c net.Conn) {
 	switch s.behavior {
 	case "rst": // answer, then close with unread data: the peer sees RST
 		io.WriteString(c, answer413)
-	case "drain": // answer, half-close, read for a while, close
+	case "drain": // answer, half-close, read a bounded amount for a while, close
+		// Like net/http's server, which discards at most 256 KiB of an
+		// unread body before closing: the drain is bounded in bytes as well
+		// as time, so the 32 MiB upload can never be read whole (it once was,
+		// on a fast machine, within the 200 ms) and the client always meets
+		// the reset.
 		io.WriteString(c, answer413)
 		c.(*net.TCPConn).CloseWrite()
 		c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-		io.Copy(io.Discard, br)
+		io.Copy(io.Discard, io.LimitReader(br, drainLimit))
 	case "stall": // answer and stop reading, socket left open
 		io.WriteString(c, answer413)
 		time.Sleep(3 * time.Second)
