@@ -88,11 +88,7 @@ func (s *benchServers) caPool(tb testing.TB) *x509.CertPool {
 // startBenchServers starts the servers in this process.
 func startBenchServers(tb testing.TB) *benchServers {
 	ca, leaf := testcert.MustLocalhost("bench CA")
-	p, err := proxytest.New(proxytest.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { p.Close() })
+	p := startProxy(tb, proxytest.Options{})
 	return &benchServers{
 		Small:    leanServer(tb, []byte("hello"), nil),
 		SmallTLS: leanServer(tb, []byte("hello"), &tls.Config{Certificates: []tls.Certificate{leaf}}),

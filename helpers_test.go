@@ -18,18 +18,10 @@ import (
 type origin = origintest.Origin
 
 // newOrigin starts an origin; with cert it speaks TLS. h answers (nil: 200
-// "hello from <path>"); configure adjusts the http.Server.
-func newOrigin(t testing.TB, cert *tls.Certificate, h http.HandlerFunc, configure ...func(*http.Server)) *origin {
+// "hello from <path>").
+func newOrigin(t testing.TB, cert *tls.Certificate, h http.HandlerFunc) *origin {
 	t.Helper()
-	o := origintest.Options{Cert: cert, Handler: h}
-	if len(configure) > 0 {
-		o.Configure = func(s *http.Server) {
-			for _, f := range configure {
-				f(s)
-			}
-		}
-	}
-	return origintest.New(t, o)
+	return origintest.New(t, origintest.Options{Cert: cert, Handler: h})
 }
 
 // world is the set of servers most proxy tests need: a CA, an HTTP and an

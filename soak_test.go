@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/ferryhttp/ferry"
+	"github.com/ferryhttp/ferry/internal/origintest"
 	"github.com/ferryhttp/ferry/internal/proxytest"
 )
 
@@ -127,7 +128,10 @@ func TestFaultSoak(t *testing.T) {
 	h := &faultyHandler{byID: map[string]int{}, faults: map[string]int{}}
 	w := newWorld(t, proxytest.Options{})
 	// The plain origin closes idle keep-alive connections quickly.
-	plain := newOrigin(t, nil, h.ServeHTTP, func(s *http.Server) { s.IdleTimeout = 20 * time.Millisecond })
+	plain := origintest.New(t, origintest.Options{
+		Handler:   h.ServeHTTP,
+		Configure: func(s *http.Server) { s.IdleTimeout = 20 * time.Millisecond },
+	})
 	secure := newOrigin(t, &w.leaf, h.ServeHTTP)
 	faulty := startProxy(t, proxytest.Options{})
 
