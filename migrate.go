@@ -70,11 +70,13 @@ func NewFromHTTPTransport(src *http.Transport) *Transport {
 	}
 	// http.Transport gives the context-aware dialers priority over the
 	// deprecated ones; so do we.
+	//lint:ignore SA1019 migrating a Transport means honouring its deprecated dialers too
 	if t.DialContext == nil && src.Dial != nil {
-		t.DialContext = withoutContext(src.Dial)
+		t.DialContext = withoutContext(src.Dial) //lint:ignore SA1019 as above
 	}
+	//lint:ignore SA1019 migrating a Transport means honouring its deprecated dialers too
 	if t.DialTLSContext == nil && src.DialTLS != nil {
-		t.DialTLSContext = withoutContext(src.DialTLS)
+		t.DialTLSContext = withoutContext(src.DialTLS) //lint:ignore SA1019 as above
 	}
 	return t
 }

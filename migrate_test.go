@@ -248,10 +248,12 @@ func TestNewFromHTTPTransportDeprecatedDialers(t *testing.T) {
 
 	var dials, tlsDials atomic.Int32
 	src := &http.Transport{
+		//lint:ignore SA1019 the test checks that the deprecated dialer is honoured
 		Dial: func(network, addr string) (net.Conn, error) {
 			dials.Add(1)
 			return net.Dial(network, addr)
 		},
+		//lint:ignore SA1019 the test checks that the deprecated dialer is honoured
 		DialTLS: func(network, addr string) (net.Conn, error) {
 			tlsDials.Add(1)
 			return tls.Dial(network, addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"})

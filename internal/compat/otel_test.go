@@ -81,7 +81,7 @@ func TestOtelHTTP(t *testing.T) {
 				status := ""
 				for _, a := range s.Attributes {
 					if a.Key == "http.response.status_code" {
-						status = a.Value.Emit()
+						status = a.Value.String()
 					}
 				}
 				if status != "200" {
