@@ -59,8 +59,12 @@ type Options struct {
 	// WriteBufferSize and ReadBufferSize size the connection's buffers; zero means 4 KiB.
 	WriteBufferSize, ReadBufferSize int
 
-	// OnProxyConnectResponse is called with the proxy's reply to a CONNECT that
-	// it accepted, as in net/http; an error aborts the connection.
+	// OnProxyConnectResponse is called with every reply of the proxy to a
+	// CONNECT, before its status is checked, as in net/http: a 407 or 403 is
+	// seen here too (its body, up to 64 KiB, is readable from connectRes.Body).
+	// An error from it aborts the connection and is returned wrapped in a
+	// *ProxyError (errors.Is finds it); otherwise a reply other than 2xx is
+	// still a *ProxyError wrapping ErrConnectRefused.
 	OnProxyConnectResponse func(ctx context.Context, proxyURL *url.URL, connectReq *http.Request, connectRes *http.Response) error
 }
 
@@ -114,6 +118,8 @@ type Conn struct {
 
 	// Set by Connect, cleared by Close.
 	nc                  net.Conn // outermost conn: TLS to the target, or whatever is first
+	raw                 net.Conn // innermost conn: the socket (closed at once when discarding)
+	stage               string   // the step of Connect under way, for TimeoutError
 	br                  *bufio.Reader
 	bw                  *bufio.Writer
 	connected           bool
@@ -212,24 +218,66 @@ func (c *Conn) Reusable() bool { return c.connected && !c.inFlight && c.reusable
 func (c *Conn) WriteErr() error { return c.writeErr }
 
 // Close closes the connection. A closed Conn can Connect again.
+//
+// An idle connection whose last exchange finished cleanly is closed politely
+// (TLS close_notify); any other is discarded: its socket is closed at once,
+// because a peer that stopped reading would make a TLS close wait for the
+// network (crypto/tls gives close_notify up to 5 s).
 func (c *Conn) Close() error {
+	return c.close(!c.Reusable())
+}
+
+// close closes the connection, at once when abort is set, and drops
+// everything the Conn held for its last request.
+func (c *Conn) close(abort bool) error {
 	if c.writer != nil {
+		abort = true
 		c.stopWriter()
 		c.writer = nil
 	}
 	c.stopWatching()
 	var err error
-	if c.nc != nil {
+	switch {
+	case c.nc == nil:
+	case abort && c.raw != nil:
+		err = c.raw.Close()
+	default:
 		err = c.nc.Close()
 	}
-	c.nc = nil
+	c.nc, c.raw = nil, nil
 	c.peek = nil
 	c.connected = false
 	c.inFlight = false
 	c.reusable = false
 	c.isVerified, c.isProxyVerified, c.hasConnectedToProxy = false, false, false
 	c.tlsState, c.proxyTLSState = nil, nil
+	c.dropRequest()
 	return err
+}
+
+// Abort closes the network connection at once, without waiting on the peer
+// and without touching the rest of the Conn's state: it is the one method
+// that may be called while another goroutine reads a response (to stop that
+// read). The Conn must then be Closed or dropped.
+func (c *Conn) Abort() {
+	if c.raw != nil {
+		c.raw.Close()
+	} else if c.nc != nil {
+		c.nc.Close()
+	}
+}
+
+// dropRequest forgets every reference to the last request, so that an idle
+// connection does not keep the caller's request (its body, GetBody, context)
+// alive while it waits in the pool.
+func (c *Conn) dropRequest() {
+	c.req = nil
+	c.wireReq = http.Request{}
+	// The map is the Conn's, for reuse; its values are the caller's slices.
+	clear(c.wireHdr)
+	c.ctx = nil
+	c.lastReadErr = nil
+	c.netWriteErr.Store(nil)
 }
 
 // rawIO is the Conn's view of nc for its buffers: it applies the read timeout
@@ -333,3 +381,20 @@ type prefixConn struct {
 }
 
 func (p *prefixConn) Read(b []byte) (int, error) { return p.r.Read(b) }
+
+// innermost returns the connection under any TLS layers of nc (as returned
+// by a DialTLSContext), so it can be closed without a close_notify.
+func innermost(nc net.Conn) net.Conn {
+	for range 8 {
+		u, ok := nc.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		inner := u.NetConn()
+		if inner == nil {
+			break
+		}
+		nc = inner
+	}
+	return nc
+}

@@ -4,40 +4,56 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/http/httptrace"
 
+	"time"
+
 	"github.com/ferryhttp/ferry/proxyconfig"
 	"github.com/ferryhttp/ferry/verify"
-	"time"
 )
 
 // Connect dials the first origin and sets the connection up: TLS to an https
 // proxy, the CONNECT tunnel (after SetTunnel), then TLS to an https target.
-// ConnectTimeout bounds all of it; ctx cancels it. Failures that are the
-// proxy's are *ProxyError; a dial failure without a proxy is the dialer's
-// *net.OpError and a TLS failure with the target is crypto/tls's error
-// (*tls.CertificateVerificationError for a bad certificate), unwrapped.
+// ConnectTimeout bounds all of it, TLSHandshakeTimeout each handshake; either
+// expiring gives a *TimeoutError naming the limit and the stage. ctx cancels
+// it, and then ctx's error is what comes back. Failures that are the proxy's
+// are *ProxyError (wrapping the TimeoutError when a limit expired); a dial
+// failure without a proxy is the dialer's *net.OpError and a TLS failure with
+// the target is crypto/tls's error (*tls.CertificateVerificationError for a
+// bad certificate), unwrapped.
 func (c *Conn) Connect(ctx context.Context) (err error) {
 	if c.connected {
 		return nil
 	}
+	parent := ctx
 	if t := c.opts.ConnectTimeout; t > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, t)
 		defer cancel()
 		defer func() {
-			if err != nil && ctx.Err() == context.DeadlineExceeded && !isTimeout(err) {
-				err = c.wrapProxy(&TimeoutError{Op: "connect", Limit: t, Err: err}, err)
+			// Whatever failed once ConnectTimeout expired failed because of
+			// it (a read cut short, a handshake interrupted): say so, with
+			// the stage, even when the error already is a timeout. The
+			// caller's own deadline or cancellation is not ours to rename.
+			if err != nil && parent.Err() == nil && !expired(parent) && expired(ctx) {
+				err = c.timeoutErr(err, "ConnectTimeout", t)
 			}
 		}()
 	}
 	defer func() {
-		if err != nil && c.nc != nil {
-			c.nc.Close()
-			c.nc = nil
+		if err != nil {
+			// A half-made connection is discarded: close the socket, never
+			// wait for a TLS close_notify to go out.
+			if c.raw != nil {
+				c.raw.Close()
+			} else if c.nc != nil {
+				c.nc.Close()
+			}
+			c.nc, c.raw = nil, nil
 		}
 	}()
 	c.hasConnectedToProxy = false
@@ -48,6 +64,7 @@ func (c *Conn) Connect(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	c.stage = "dial"
 	if c.proxy != nil && isSOCKS(c.proxy.Scheme) {
 		return c.connectSOCKS(ctx)
 	}
@@ -58,7 +75,7 @@ func (c *Conn) Connect(ctx context.Context) (err error) {
 		if err != nil {
 			return c.proxyErr(err)
 		}
-		c.nc = nc
+		c.nc, c.raw = nc, innermost(nc)
 		c.hasConnectedToProxy = c.proxy != nil
 		if tc, ok := nc.(interface{ ConnectionState() tls.ConnectionState }); ok {
 			st := tc.ConnectionState()
@@ -74,9 +91,10 @@ func (c *Conn) Connect(ctx context.Context) (err error) {
 		if err != nil {
 			return c.proxyErr(err)
 		}
-		c.nc = nc
+		c.nc, c.raw = nc, nc
 		c.hasConnectedToProxy = c.proxy != nil
 		if firstTLS {
+			c.stage = "TLS handshake"
 			base, policy := c.opts.TLSConfig, c.opts.OriginVerify
 			if c.proxy != nil {
 				base, policy = c.opts.ProxyTLSConfig, c.opts.ProxyVerify
@@ -95,10 +113,12 @@ func (c *Conn) Connect(ctx context.Context) (err error) {
 	}
 
 	if c.tunnel != nil && c.proxy != nil {
+		c.stage = "CONNECT"
 		if err := c.connectTunnel(ctx); err != nil {
 			return err
 		}
 		if c.tunnel.Scheme == "https" {
+			c.stage = "TLS handshake"
 			tc, st, verified, err := c.handshake(ctx, c.nc, c.tunnel.Host, c.opts.TLSConfig, c.opts.OriginVerify)
 			if err != nil {
 				return err
@@ -136,9 +156,26 @@ func (c *Conn) dial(ctx context.Context, addr string) (net.Conn, error) {
 }
 
 // handshake runs a TLS client handshake over nc with the peer host, using
-// base tightened by policy. It reports the state and whether the peer was verified.
+// base tightened by policy. It reports the state and whether the peer was
+// verified. The state's VerifiedChains are the chains the policy verified
+// (crypto/tls itself verifies nothing under a policy's config).
 func (c *Conn) handshake(ctx context.Context, nc net.Conn, host string, base *tls.Config, policy verify.Policy) (net.Conn, *tls.ConnectionState, bool, error) {
-	cfg, err := policy.Config(base, host)
+	var chains [][]*x509.Certificate
+	capture := &tls.Config{}
+	if base != nil {
+		capture = base.Clone()
+	}
+	// The policy calls the base's VerifyConnection after its own checks,
+	// with the chains it verified: keep them, then defer to the caller's.
+	next := capture.VerifyConnection
+	capture.VerifyConnection = func(cs tls.ConnectionState) error {
+		chains = cs.VerifiedChains
+		if next != nil {
+			return next(cs)
+		}
+		return nil
+	}
+	cfg, err := policy.Config(capture, host)
 	if err != nil {
 		return nil, nil, false, err
 	}
@@ -146,6 +183,7 @@ func (c *Conn) handshake(ctx context.Context, nc net.Conn, host string, base *tl
 	// configs shared with net/http) would let the server switch to HTTP/2
 	// frames ferry cannot read.
 	cfg.NextProtos = http11Only(cfg.NextProtos)
+	outer := ctx
 	if t := c.opts.TLSHandshakeTimeout; t > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, t)
@@ -158,12 +196,15 @@ func (c *Conn) handshake(ctx context.Context, nc net.Conn, host string, base *tl
 	tc := tls.Client(nc, cfg)
 	err = tc.HandshakeContext(ctx)
 	st := tc.ConnectionState()
+	if err == nil && len(st.VerifiedChains) == 0 {
+		st.VerifiedChains = chains
+	}
 	if trace != nil && trace.TLSHandshakeDone != nil {
 		trace.TLSHandshakeDone(st, err)
 	}
 	if err != nil {
-		if ctx.Err() != nil && !isTimeout(err) && c.opts.TLSHandshakeTimeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			err = &TimeoutError{Op: "TLS handshake", Limit: c.opts.TLSHandshakeTimeout, Err: err}
+		if t := c.opts.TLSHandshakeTimeout; t > 0 && outer.Err() == nil && !expired(outer) && expired(ctx) {
+			err = &TimeoutError{Op: "connect", Stage: "TLS handshake", Setting: "TLSHandshakeTimeout", Limit: t, Err: err}
 		}
 		return nil, nil, false, err
 	}
@@ -180,18 +221,39 @@ func (c *Conn) proxyErr(err error) error {
 	if errors.As(err, &pe) {
 		return err
 	}
-	return &ProxyError{Proxy: c.proxy, HasConnectedToProxy: c.hasConnectedToProxy, Err: err}
+	return &ProxyError{Proxy: redactedProxy(c.proxy), HasConnectedToProxy: c.hasConnectedToProxy, Err: err}
 }
 
-// wrapProxy wraps a connect-timeout error as the proxy's when orig was.
-func (c *Conn) wrapProxy(te *TimeoutError, orig error) error {
+// timeoutErr wraps err, a failure of Connect after the limit setting expired,
+// in a *TimeoutError naming the stage; inside the *ProxyError when err is one,
+// so a proxy's failure stays the proxy's. An err that already is a
+// TimeoutError (a TLSHandshakeTimeout) is kept.
+func (c *Conn) timeoutErr(err error, setting string, limit time.Duration) error {
+	var te *TimeoutError
+	if errors.As(err, &te) {
+		return err
+	}
+	wrap := func(e error) error {
+		return &TimeoutError{Op: "connect", Stage: c.stage, Setting: setting, Limit: limit, Err: e}
+	}
 	var pe *ProxyError
-	if errors.As(orig, &pe) {
+	if errors.As(err, &pe) {
 		cp := *pe
-		cp.Err = &TimeoutError{Op: te.Op, Limit: te.Limit, Err: pe.Err}
+		cp.Err = wrap(pe.Err)
 		return &cp
 	}
-	return te
+	return wrap(err)
+}
+
+// expired reports whether ctx's deadline has passed, also when its timer has
+// not fired yet: a dialer or SOCKS client that set ctx's deadline on the
+// socket can report the timeout first.
+func expired(ctx context.Context) bool {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
 
 func isTimeout(err error) bool {

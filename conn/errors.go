@@ -38,7 +38,9 @@ var (
 //
 // The package ferry exports this type as ferry.ProxyError.
 type ProxyError struct {
-	// Proxy is the proxy's URL. Error redacts its password.
+	// Proxy is the proxy's URL with its password replaced by "xxxxx" (as
+	// url.URL.Redacted writes it); scheme, host, port and user name are kept,
+	// so callers can tell proxies apart, and printing it leaks no secret.
 	Proxy *url.URL
 	// HasConnectedToProxy reports whether a TCP connection to the proxy was
 	// made before the failure (urllib3's has_connected_to_proxy).
@@ -52,6 +54,21 @@ type ProxyError struct {
 	// *tls.CertificateVerificationError for the proxy's certificate,
 	// ErrConnectRefused for a non-2xx CONNECT reply, a parse error for a garbled one.
 	Err error
+}
+
+// redactedProxy returns a copy of u with its password, if any, replaced by
+// "xxxxx"; nil stays nil.
+func redactedProxy(u *url.URL) *url.URL {
+	if u == nil {
+		return nil
+	}
+	cp := *u
+	if cp.User != nil {
+		if _, ok := cp.User.Password(); ok {
+			cp.User = url.UserPassword(cp.User.Username(), "xxxxx")
+		}
+	}
+	return &cp
 }
 
 func (e *ProxyError) Error() string {
@@ -83,18 +100,49 @@ func (e *ProxyError) Timeout() bool {
 }
 
 // TimeoutError reports that a phase of the connection did not finish within
-// its timeout: Op is "connect" (dial, TLS and CONNECT, bounded by
-// Options.ConnectTimeout) or "read" (waiting for the next bytes of a response,
-// bounded by Options.ReadTimeout or ResponseHeaderTimeout). It satisfies
-// net.Error with Timeout() true.
+// a limit of Options. It satisfies net.Error with Timeout() true.
+//
+// Op is "connect" while the connection is being set up (Options.ConnectTimeout
+// for the whole of it, Options.TLSHandshakeTimeout for one handshake) and
+// "read" while waiting for the next bytes of a response (Options.ReadTimeout,
+// or ResponseHeaderTimeout for the response header). Stage names the step
+// that was under way: "dial", "TLS handshake", "CONNECT" or "SOCKS" for
+// "connect"; "response header" or "response body" for "read". Setting names
+// the limit that fired ("ConnectTimeout", "TLSHandshakeTimeout",
+// "ReadTimeout", "ResponseHeaderTimeout") and Limit is its value.
+//
+// A deadline or cancellation of the caller's own context is never a
+// TimeoutError: the context's error is returned, as net/http does.
 type TimeoutError struct {
-	Op    string
-	Limit time.Duration
-	Err   error
+	Op      string
+	Stage   string
+	Setting string
+	Limit   time.Duration
+	Err     error
 }
 
 func (e *TimeoutError) Error() string {
-	return fmt.Sprintf("ferry: %s timeout (%v): %v", e.Op, e.Limit, e.Err)
+	var b strings.Builder
+	b.WriteString("ferry: ")
+	b.WriteString(e.Op)
+	b.WriteString(" timeout")
+	if e.Stage != "" {
+		b.WriteString(" during ")
+		b.WriteString(e.Stage)
+	}
+	b.WriteString(" (")
+	if e.Setting != "" {
+		b.WriteString(e.Setting)
+		b.WriteString(" ")
+	}
+	b.WriteString(e.Limit.String())
+	b.WriteString("): ")
+	if e.Err != nil {
+		b.WriteString(e.Err.Error())
+	} else {
+		b.WriteString("timed out")
+	}
+	return b.String()
 }
 
 // Unwrap returns the underlying error.

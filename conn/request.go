@@ -110,7 +110,7 @@ func (c *Conn) writeNow() error {
 	// The request itself was bad: nothing usable went out, but the buffer
 	// holds part of it. The connection cannot carry another request.
 	c.inFlight = false
-	c.Close()
+	c.close(true)
 	return err
 }
 
@@ -398,30 +398,35 @@ func (c *Conn) readFailed(ctx context.Context, rerr error) error {
 	tooLarge := c.readLimit == 0 || errors.Is(rerr, ErrResponseHeaderTooLarge)
 	c.inFlight = false
 	c.stopWatching()
-	c.Close()
+	writeErr := c.writeErr
+	closedClean := rerr == io.ErrUnexpectedEOF && c.readAny.Load() == 0 && c.lastReadErr == io.EOF
+	c.close(true)
 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	var bre *BodyReadError
-	if errors.As(c.writeErr, &bre) {
+	if errors.As(writeErr, &bre) {
 		return bre
 	}
 	if tooLarge {
 		return fmt.Errorf("%w (limit %d bytes)", ErrResponseHeaderTooLarge, c.opts.maxHeaderBytes())
 	}
 	if timedOut {
-		t := c.opts.ReadTimeout
+		t, setting := c.opts.ReadTimeout, "ReadTimeout"
 		if t == 0 || (c.opts.ResponseHeaderTimeout > 0 && c.opts.ResponseHeaderTimeout < t) {
-			t = c.opts.ResponseHeaderTimeout
+			t, setting = c.opts.ResponseHeaderTimeout, "ResponseHeaderTimeout"
 		}
-		return &TimeoutError{Op: "read", Limit: t, Err: rerr}
+		return &TimeoutError{Op: "read", Stage: "response header", Setting: setting, Limit: t, Err: rerr}
 	}
-	if c.writeErr != nil {
-		return &WriteError{Err: c.writeErr}
+	if writeErr != nil {
+		return &WriteError{Err: writeErr}
 	}
-	if rerr == io.EOF {
-		rerr = io.ErrUnexpectedEOF
+	if closedClean {
+		// The server closed without sending a byte: http.ReadResponse calls
+		// that unexpected, net/http says io.EOF, and retry code tests
+		// errors.Is(err, io.EOF).
+		rerr = io.EOF
 	}
 	return fmt.Errorf("ferry: reading response: %w", rerr)
 }
@@ -453,16 +458,18 @@ func (c *Conn) Release() bool {
 	ok := watched && c.connected && c.reusable && c.writer == nil && c.br.Buffered() == 0
 	c.inFlight = false
 	if !ok {
-		c.Close()
+		c.close(true)
+	} else {
+		c.dropRequest()
 	}
 	return ok
 }
 
-// Discard ends the current request and closes the connection.
+// Discard ends the current request and closes the connection at once.
 func (c *Conn) Discard() {
 	c.stopWatching()
 	c.inFlight = false
-	c.Close()
+	c.close(true)
 }
 
 // KeepAlive reports whether, so far, the connection may carry another
@@ -489,7 +496,7 @@ func (c *Conn) MapBodyError(err error) error {
 		}
 	}
 	if isTimeout(err) {
-		return &TimeoutError{Op: "read", Limit: c.opts.ReadTimeout, Err: err}
+		return &TimeoutError{Op: "read", Stage: "response body", Setting: "ReadTimeout", Limit: c.opts.ReadTimeout, Err: err}
 	}
 	return err
 }

@@ -49,8 +49,9 @@ func (c *Conn) connectSOCKS(ctx context.Context) error {
 		}
 		return c.proxyErr(err)
 	}
-	c.nc = nc
+	c.nc, c.raw = nc, nc
 	if target.Scheme == "https" {
+		c.stage = "TLS handshake"
 		tc, st, verified, err := c.handshake(ctx, nc, target.Host, c.opts.TLSConfig, c.opts.OriginVerify)
 		if err != nil {
 			return err
@@ -81,6 +82,7 @@ func (r *recordingDialer) DialContext(ctx context.Context, network, addr string)
 	nc, err := r.c.dial(ctx, addr)
 	if err == nil {
 		r.c.hasConnectedToProxy = true
+		r.c.stage = "SOCKS"
 	}
 	return nc, err
 }

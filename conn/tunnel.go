@@ -44,10 +44,13 @@ func (c *Conn) connectTunnel(ctx context.Context) error {
 
 	// Bound the whole exchange by ctx: a proxy that never answers, or streams
 	// an endless reply, must not hang Connect.
-	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(aLongTimeAgo) })
+	// The callback gets its own copy of the conn: stop does not wait for a
+	// callback already running, and Connect's cleanup clears c.nc.
+	nc := c.nc
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(aLongTimeAgo) })
 	defer stop()
 
-	bw := bufio.NewWriterSize(c.nc, 1024)
+	bw := bufio.NewWriterSize(nc, 1024)
 	if err := req.Write(bw); err != nil {
 		return c.tunnelErr(ctx, fmt.Errorf("writing CONNECT: %w", err), nil)
 	}
@@ -55,7 +58,7 @@ func (c *Conn) connectTunnel(ctx context.Context) error {
 		return c.tunnelErr(ctx, fmt.Errorf("writing CONNECT: %w", err), nil)
 	}
 
-	lr := &io.LimitedReader{R: c.nc, N: c.opts.maxHeaderBytes()}
+	lr := &io.LimitedReader{R: nc, N: c.opts.maxHeaderBytes()}
 	br := bufio.NewReaderSize(lr, 4096)
 	resp, err := http.ReadResponse(br, req)
 	if err != nil {
@@ -66,18 +69,27 @@ func (c *Conn) connectTunnel(ctx context.Context) error {
 		}
 		return c.tunnelErr(ctx, err, nil)
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	refused := resp.StatusCode < 200 || resp.StatusCode > 299
+	var ref *refusal
+	if refused {
 		lr.N = maxConnectErrorBody + 1
 		var body []byte
 		if resp.ContentLength != 0 {
 			body, _ = io.ReadAll(io.LimitReader(resp.Body, maxConnectErrorBody))
 		}
-		return c.tunnelErr(ctx, fmt.Errorf("%w: %s", ErrConnectRefused, resp.Status), &refusal{resp.StatusCode, resp.Header, body})
+		ref = &refusal{resp.StatusCode, resp.Header, body}
+		// The hook reads the same bytes the ProxyError keeps.
+		resp.Body = io.NopCloser(bytesReader(body))
 	}
+	// Every reply goes to the hook before its status is checked, 407 and
+	// 403 included, as net/http does.
 	if c.opts.OnProxyConnectResponse != nil {
 		if err := c.opts.OnProxyConnectResponse(ctx, c.proxy, req, resp); err != nil {
-			return c.tunnelErr(ctx, err, nil)
+			return c.tunnelErr(ctx, err, ref)
 		}
+	}
+	if refused {
+		return c.tunnelErr(ctx, fmt.Errorf("%w: %s", ErrConnectRefused, resp.Status), ref)
 	}
 	if !stop() {
 		// ctx ended during the exchange and its deadline is set on nc.
@@ -85,7 +97,7 @@ func (c *Conn) connectTunnel(ctx context.Context) error {
 	}
 	if n := br.Buffered(); n > 0 {
 		extra, _ := br.Peek(n)
-		c.nc = &prefixConn{Conn: c.nc, r: io.MultiReader(bytesReader(extra), c.nc)}
+		c.nc = &prefixConn{Conn: nc, r: io.MultiReader(bytesReader(extra), nc)}
 	}
 	return nil
 }
@@ -100,7 +112,7 @@ func (c *Conn) tunnelErr(ctx context.Context, err error, r *refusal) error {
 	if ctxErr := ctx.Err(); ctxErr != nil && isTimeout(err) {
 		err = fmt.Errorf("%w (%v)", ctxErr, err)
 	}
-	pe := &ProxyError{Proxy: c.proxy, HasConnectedToProxy: true, Err: err}
+	pe := &ProxyError{Proxy: redactedProxy(c.proxy), HasConnectedToProxy: true, Err: err}
 	if r != nil {
 		pe.StatusCode, pe.Header, pe.Body = r.status, r.header, r.body
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http/httptrace"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -43,8 +44,12 @@ type Body struct {
 
 	state   atomic.Int32
 	reading atomic.Int32
-	eof     atomic.Bool // read to the end
-	closed  atomic.Bool // Close was called
+	// readMu is held while rc is read, so that Close, once it has stopped a
+	// Read under way in another goroutine, waits for that Read to leave the
+	// connection before it is closed and cleared.
+	readMu sync.Mutex
+	eof    atomic.Bool // read to the end
+	closed atomic.Bool // Close was called
 }
 
 // NewBody wraps rc, the body of a response read on e's connection.
@@ -71,7 +76,15 @@ func (b *Body) Read(buf []byte) (int, error) {
 		}
 		return 0, ErrBodyReadAfterClose
 	}
+	b.readMu.Lock()
+	if b.state.Load() != bodyOpen {
+		// Closed while we waited: the connection is no longer ours.
+		b.readMu.Unlock()
+		b.reading.Add(-1)
+		return 0, ErrBodyReadAfterClose
+	}
 	n, err := b.rc.Read(buf)
+	b.readMu.Unlock()
 	b.reading.Add(-1)
 	if err == io.EOF {
 		b.eof.Store(true)
@@ -91,12 +104,18 @@ func (b *Body) Close() error {
 		return nil
 	}
 	if b.reading.Load() > 0 {
-		// A Read is under way in another goroutine: closing the connection
-		// is the only way to stop it.
+		// A Read is under way in another goroutine: closing the socket is
+		// the only way to stop it. Only once it has returned may the
+		// connection be closed and cleared.
+		b.e.Conn.Abort()
+		b.readMu.Lock()
+		b.readMu.Unlock()
 		b.p.Discard(b.e)
 		b.putTrace(errors.New("ferry: body closed during read"))
 		return nil
 	}
+	b.readMu.Lock()
+	defer b.readMu.Unlock()
 	if b.drain() {
 		b.release()
 	} else {
