@@ -30,6 +30,16 @@ func (c *Conn) Connect(ctx context.Context) (err error) {
 		return nil
 	}
 	parent := ctx
+	defer func() {
+		// When the caller's context ended, its error is the cause, whatever
+		// the step saw (a dialer reports its own "i/o timeout" for the
+		// context's deadline, sometimes before the context says so).
+		if err != nil {
+			if cerr := endedErr(parent); cerr != nil && !errors.Is(err, cerr) {
+				err = withCause(err, cerr)
+			}
+		}
+	}()
 	if t := c.opts.ConnectTimeout; t > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, t)
@@ -254,6 +264,30 @@ func expired(ctx context.Context) bool {
 	}
 	d, ok := ctx.Deadline()
 	return ok && !time.Now().Before(d)
+}
+
+// endedErr returns ctx's error, or context.DeadlineExceeded when its
+// deadline passed and its timer has not fired yet; nil while ctx runs.
+func endedErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// withCause makes err also match cause (the context's error), inside the
+// *ProxyError when err is one, keeping what err matched.
+func withCause(err, cause error) error {
+	var pe *ProxyError
+	if errors.As(err, &pe) {
+		cp := *pe
+		cp.Err = fmt.Errorf("%w (%w)", cause, pe.Err)
+		return &cp
+	}
+	return fmt.Errorf("%w (%w)", cause, err)
 }
 
 func isTimeout(err error) bool {

@@ -1,0 +1,463 @@
+package ferry_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferryhttp/ferry"
+	"github.com/ferryhttp/ferry/conn"
+	"github.com/ferryhttp/ferry/internal/proxytest"
+)
+
+// TestTunnelDeadlineSpread: many goroutines tunnel to an https origin with
+// deadlines spread across the connect stages (dial, TLS to the proxy,
+// CONNECT, TLS to the origin, the exchange). Under -race nothing may race or
+// crash (a deadline callback once used a conn Connect had just cleared), and
+// every failure is the context's deadline.
+func TestTunnelDeadlineSpread(t *testing.T) {
+	w := newWorld(t, proxytest.Options{})
+	workers, perWorker := 50, 8
+	if testing.Short() {
+		workers, perWorker = 20, 4
+	}
+	for _, proxy := range []string{"http", "https"} {
+		t.Run(proxy+"-proxy", func(t *testing.T) {
+			tr := w.transport(modeRow{proxy: proxy, target: "https"}, nil)
+			tr.DisableKeepAlives = true // every request goes through every stage
+			defer tr.CloseIdleConnections()
+			target := w.tlsOrigin.URL + "/spread"
+			var mu sync.Mutex
+			var unexpected []string
+			var ok, timedOut int
+			var wg sync.WaitGroup
+			for g := range workers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range perWorker {
+						// 0 to 4 ms in 100 µs steps (dial, CONNECT), 0 to
+						// 40 ms in 1 ms steps (the TLS handshakes under
+						// -race), and now and then long enough to get through.
+						idx := g*perWorker + i
+						d := time.Duration(idx%41) * 100 * time.Microsecond
+						if idx%2 == 1 {
+							d = time.Duration(idx%41) * time.Millisecond
+						}
+						if (g+i)%9 == 0 {
+							d = 2 * time.Second
+						}
+						err := spreadOnce(tr, target, d)
+						mu.Lock()
+						switch {
+						case err == nil:
+							ok++
+						case errors.Is(err, context.DeadlineExceeded):
+							timedOut++
+						default:
+							unexpected = append(unexpected, fmt.Sprintf("%v: %v (%T)", d, err, err))
+						}
+						mu.Unlock()
+					}
+				}()
+			}
+			wg.Wait()
+			t.Logf("%d ok, %d timed out", ok, timedOut)
+			if len(unexpected) > 0 {
+				t.Errorf("%d failures that are not the context's deadline, first: %s", len(unexpected), unexpected[0])
+			}
+			if ok == 0 || timedOut == 0 {
+				t.Errorf("%d ok, %d timed out: the spread missed the stages", ok, timedOut)
+			}
+		})
+	}
+}
+
+func spreadOnce(tr *ferry.Transport, target string, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", target, nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, err = io.ReadAll(resp.Body)
+	return err
+}
+
+// stallDelay is how long stallServer lets an upload fill the buffers on its way.
+const stallDelay = 300 * time.Millisecond
+
+// stallServer answers every request's head with 413 and then neither reads
+// nor closes until the test ends: the client's send buffer fills and stays full.
+func stallServer(t *testing.T, cert tls.Certificate) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		close(done)
+		ln.Close()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
+				if _, err := http.ReadRequest(bufio.NewReader(tc)); err == nil {
+					// Let the upload fill every buffer on the way (the
+					// client's, a proxy's) before answering.
+					time.Sleep(stallDelay)
+					io.WriteString(tc, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\n\r\ntoo large")
+				}
+				<-done
+			}()
+		}
+	}()
+	return "https://" + ln.Addr().String()
+}
+
+// TestDiscardedTLSConnClosesAtOnce: a TLS connection that is given up (the
+// server answered a 64 MiB upload early and stopped reading, or the client's
+// timeout fired mid-upload) is closed without waiting on the network: Do and
+// Body.Close return at once, directly, through a tunnel and TLS in TLS.
+// crypto/tls gives a close_notify up to 5 s; the bound here is 2 s.
+func TestDiscardedTLSConnClosesAtOnce(t *testing.T) {
+	w := newWorld(t, proxytest.Options{})
+	origin := stallServer(t, w.leaf)
+	payload := make([]byte, 64<<20)
+	const bound = 2 * time.Second
+	for _, proxy := range []string{"", "http", "https"} {
+		for _, how := range []string{"early-413", "client-timeout"} {
+			t.Run(fmt.Sprintf("proxy=%q/%s", proxy, how), func(t *testing.T) {
+				tr := w.transport(modeRow{proxy: proxy, target: "https"}, nil)
+				defer tr.CloseIdleConnections()
+				client := &http.Client{Transport: tr}
+				target := origin + "/upload"
+				if how == "client-timeout" {
+					// A server that never reads nor answers: only the
+					// client's timeout ends the upload.
+					client.Timeout = 500 * time.Millisecond
+					target = silentTLSOrigin(t, w.leaf) + "/silent"
+				}
+				// Whether close_notify finds room in a full send buffer is
+				// a matter of chance (about half the time): several tries.
+				tries := 4
+				if testing.Short() {
+					tries = 2
+				}
+				for try := range tries {
+					req, _ := http.NewRequest("PUT", target, bytes.NewReader(payload))
+					start := time.Now()
+					resp, err := client.Do(req)
+					doTook := time.Since(start)
+					if how == "client-timeout" {
+						if err == nil {
+							resp.Body.Close()
+							t.Fatalf("try %d: got a response from a silent server", try)
+						}
+						if doTook > client.Timeout+bound {
+							t.Errorf("try %d: Do returned %v after Client.Timeout (%v); want under %v", try, (doTook - client.Timeout).Round(time.Millisecond), client.Timeout, bound)
+						}
+						continue
+					}
+					if err != nil {
+						t.Fatalf("try %d: %v", try, err)
+					}
+					if resp.StatusCode != http.StatusRequestEntityTooLarge {
+						t.Errorf("try %d: status %d, want 413", try, resp.StatusCode)
+					}
+					if doTook > stallDelay+bound {
+						t.Errorf("try %d: Do took %v; the server answered after %v", try, doTook.Round(time.Millisecond), stallDelay)
+					}
+					start = time.Now()
+					io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if took := time.Since(start); took > bound {
+						t.Errorf("try %d: reading and closing the 413's body took %v; want under %v", try, took.Round(time.Millisecond), bound)
+					}
+				}
+			})
+		}
+	}
+}
+
+// silentTLSOrigin completes TLS handshakes and then neither reads nor writes.
+func silentTLSOrigin(t *testing.T, cert tls.Certificate) string {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		close(done)
+		ln.Close()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				c.(*tls.Conn).Handshake()
+				<-done
+			}()
+		}
+	}()
+	return "https://" + ln.Addr().String()
+}
+
+// TestIdleConnDoesNotHoldUpload: after a 64 MiB upload, the connection that
+// carried it waits in the pool without keeping the request alive: the body's
+// buffer is collected and the heap returns near where it was.
+func TestIdleConnDoesNotHoldUpload(t *testing.T) {
+	w := newWorld(t, proxytest.Options{})
+	sink := newOrigin(t, &w.leaf, func(rw http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(rw, "stored")
+	})
+	for _, proxy := range []string{"", "http"} {
+		t.Run(fmt.Sprintf("proxy=%q", proxy), func(t *testing.T) {
+			tr := w.transport(modeRow{proxy: proxy, target: "https"}, nil)
+			defer tr.CloseIdleConnections()
+			client := &http.Client{Transport: tr}
+			target := sink.URL + "/upload"
+
+			before := heapInUse()
+			collected := make(chan struct{})
+			var pooled error = errors.New("PutIdleConn not called")
+			func() {
+				payload := make([]byte, 64<<20)
+				runtime.AddCleanup(&payload[0], func(ch chan struct{}) { close(ch) }, collected)
+				trace := &httptrace.ClientTrace{PutIdleConn: func(err error) { pooled = err }}
+				ctx := httptrace.WithClientTrace(context.Background(), trace)
+				req, _ := http.NewRequestWithContext(ctx, "PUT", target, bytes.NewReader(payload))
+				req.Header.Set("X-Caller", "header map of the caller")
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.ReadAll(resp.Body)
+				resp.Body.Close()
+			}()
+			if pooled != nil {
+				t.Fatalf("the connection did not go idle: %v", pooled)
+			}
+			if !waitGone(collected) {
+				t.Error("the upload's buffer is still reachable while its connection is idle")
+			}
+			after := heapInUse()
+			t.Logf("heap in use: %.1f MiB before the upload, %.1f MiB with the connection idle", mib(before), mib(after))
+			if after > before+16<<20 {
+				t.Errorf("heap in use grew by %.1f MiB and stays there while the connection is idle", mib(after-before))
+			}
+			// The connection is still the pool's: the next request reuses it.
+			resp, err := client.Get(sink.URL + "/again")
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if info, _ := ferry.ConnInfoOf(resp); !info.Reused {
+				t.Error("the idle connection was not reused")
+			}
+		})
+	}
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+func mib(n uint64) float64 { return float64(n) / (1 << 20) }
+
+// waitGone runs the GC until the cleanup closes ch, for a bounded time.
+func waitGone(ch chan struct{}) bool {
+	for range 100 {
+		runtime.GC()
+		select {
+		case <-ch:
+			return true
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return false
+}
+
+// TestClosedWithoutAnswer: a server that closes a fresh connection without
+// answering gives an error that is io.EOF through *url.Error, as net/http's.
+func TestClosedWithoutAnswer(t *testing.T) {
+	addr := serveConns(t, func(c net.Conn) {
+		defer c.Close()
+		http.ReadRequest(bufio.NewReader(c))
+	})
+	for name, rt := range map[string]http.RoundTripper{"ferry": &ferry.Transport{}, "nethttp": &http.Transport{}} {
+		t.Run(name, func(t *testing.T) {
+			_, err := (&http.Client{Transport: rt}).Get("http://" + addr + "/")
+			var ue *url.Error
+			if !errors.As(err, &ue) || !errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("err = %v, want *url.Error wrapping io.EOF", err)
+			}
+		})
+	}
+}
+
+// TestVerifiedChainsInResponse: resp.TLS.VerifiedChains holds the chain ferry
+// verified, directly, through a tunnel and TLS in TLS; ConnInfo.ProxyTLS
+// holds the proxy's.
+func TestVerifiedChainsInResponse(t *testing.T) {
+	w := newWorld(t, proxytest.Options{})
+	for _, proxy := range []string{"", "http", "https"} {
+		t.Run(fmt.Sprintf("proxy=%q", proxy), func(t *testing.T) {
+			tr := w.transport(modeRow{proxy: proxy, target: "https"}, nil)
+			defer tr.CloseIdleConnections()
+			resp, err := (&http.Client{Transport: tr}).Get(w.tlsOrigin.URL + "/chains")
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.ReadAll(resp.Body)
+			resp.Body.Close()
+			checkChain(t, "resp.TLS", resp.TLS, w)
+			info, _ := ferry.ConnInfoOf(resp)
+			if proxy == "https" {
+				checkChain(t, "ConnInfo.ProxyTLS", info.ProxyTLS, w)
+			}
+		})
+	}
+}
+
+func checkChain(t *testing.T, what string, st *tls.ConnectionState, w *world) {
+	t.Helper()
+	if st == nil {
+		t.Fatalf("%s is nil", what)
+	}
+	if len(st.VerifiedChains) == 0 {
+		t.Fatalf("%s.VerifiedChains is empty", what)
+	}
+	chain := st.VerifiedChains[0]
+	if !chain[0].Equal(st.PeerCertificates[0]) || !chain[len(chain)-1].Equal(w.ca.Cert) {
+		t.Errorf("%s: chain from %q to %q, want the peer's leaf to the test CA", what, chain[0].Subject, chain[len(chain)-1].Subject)
+	}
+}
+
+// TestProxyErrorHoldsNoPassword: the ProxyError a refused CONNECT gives names
+// the proxy (scheme, user, host, port) but never its password.
+func TestProxyErrorHoldsNoPassword(t *testing.T) {
+	w := newWorld(t, proxytest.Options{Fault: proxytest.Fault{Kind: proxytest.RefuseConnect}})
+	tr := w.transport(modeRow{proxy: "http", target: "https"}, url.UserPassword("alice", "s3cret"))
+	defer tr.CloseIdleConnections()
+	_, err := (&http.Client{Transport: tr}).Get(w.tlsOrigin.URL + "/")
+	var pe *ferry.ProxyError
+	if !errors.As(err, &pe) {
+		t.Fatalf("err = %v, want *ProxyError", err)
+	}
+	want := "http://alice:xxxxx@" + w.httpProxy.URL().Host
+	if got := fmt.Sprint(pe.Proxy); got != want {
+		t.Errorf("ProxyError.Proxy = %q, want %q", got, want)
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("error leaks the password: %v", err)
+	}
+}
+
+// TestConnectTimeoutThroughTransport: the Transport's ConnectTimeout gives a
+// *conn.TimeoutError that names the stage, inside the *ProxyError when the
+// proxy is the one that did not answer; the request's own deadline gives
+// context.DeadlineExceeded.
+func TestConnectTimeoutThroughTransport(t *testing.T) {
+	silent := serveConns(t, func(c net.Conn) {
+		defer c.Close()
+		time.Sleep(3 * time.Second)
+	})
+	cases := []struct {
+		name       string
+		proxy      bool
+		ctxLimit   bool
+		wantStage  string
+		wantProxy  bool
+		wantCtxErr bool
+	}{
+		{name: "direct/tls", wantStage: "TLS handshake"},
+		{name: "proxy/connect", proxy: true, wantStage: "CONNECT", wantProxy: true},
+		{name: "direct/tls/request-deadline", ctxLimit: true, wantCtxErr: true},
+		{name: "proxy/connect/request-deadline", proxy: true, ctxLimit: true, wantCtxErr: true, wantProxy: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := &ferry.Transport{ConnectTimeout: 200 * time.Millisecond}
+			if tc.proxy {
+				tr.Proxy = http.ProxyURL(&url.URL{Scheme: "http", Host: silent})
+			}
+			defer tr.CloseIdleConnections()
+			ctx := context.Background()
+			if tc.ctxLimit {
+				tr.ConnectTimeout = time.Minute
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, 200*time.Millisecond)
+				defer cancel()
+			}
+			target := "https://" + silent + "/"
+			if tc.proxy {
+				target = "https://127.0.0.1:9/"
+			}
+			req, _ := http.NewRequestWithContext(ctx, "GET", target, nil)
+			_, err := (&http.Client{Transport: tr}).Do(req)
+			var te *conn.TimeoutError
+			gotStage := ""
+			if errors.As(err, &te) {
+				gotStage = te.Stage
+				if te.Setting != "ConnectTimeout" || te.Limit != tr.ConnectTimeout {
+					t.Errorf("TimeoutError names %s %v, want ConnectTimeout %v", te.Setting, te.Limit, tr.ConnectTimeout)
+				}
+			}
+			if gotStage != tc.wantStage {
+				t.Errorf("err = %v: stage %q, want %q", err, gotStage, tc.wantStage)
+			}
+			if got := errors.As(err, new(*ferry.ProxyError)); got != tc.wantProxy {
+				t.Errorf("err = %v: ProxyError %v, want %v", err, got, tc.wantProxy)
+			}
+			if got := errors.Is(err, context.DeadlineExceeded); tc.wantCtxErr && !got {
+				t.Errorf("err = %v, want context.DeadlineExceeded", err)
+			}
+		})
+	}
+}
