@@ -35,8 +35,11 @@ type Transport struct {
 	// says how each target is sent. Nil means no proxy.
 	Proxy func(*http.Request) (*url.URL, error)
 
-	// OnProxyConnectResponse is called with the proxy's 2xx reply to a
-	// CONNECT, as in http.Transport; a non-nil error aborts the connection.
+	// OnProxyConnectResponse is called with every reply of the proxy to a
+	// CONNECT (407 and 403 included), before its status is checked, as in
+	// http.Transport. A non-nil error aborts the connection and is returned
+	// inside the *ProxyError; otherwise a reply other than 2xx still fails
+	// with a *ProxyError wrapping ErrConnectRefused.
 	OnProxyConnectResponse func(ctx context.Context, proxyURL *url.URL, connectReq *http.Request, connectRes *http.Response) error
 
 	// DialContext dials TCP connections to targets and proxies. Nil means a
