@@ -461,3 +461,57 @@ func TestConnectTimeoutThroughTransport(t *testing.T) {
 		})
 	}
 }
+
+// TestBodyCloseDuringRead: closing a response body while another goroutine
+// is blocked reading it stops that read at once, over TLS too, and (under
+// -race) the connection is not cleared under the reader's feet.
+func TestBodyCloseDuringRead(t *testing.T) {
+	w := newWorld(t, proxytest.Options{})
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	slow := newOrigin(t, &w.leaf, func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Length", "100")
+		io.WriteString(rw, "first")
+		rw.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	for _, proxy := range []string{"", "https"} {
+		t.Run(fmt.Sprintf("proxy=%q", proxy), func(t *testing.T) {
+			tr := w.transport(modeRow{proxy: proxy, target: "https"}, nil)
+			tr.ReadTimeout = 10 * time.Second
+			defer tr.CloseIdleConnections()
+			for try := range 5 {
+				resp, err := (&http.Client{Transport: tr}).Get(slow.URL + "/slow")
+				if err != nil {
+					t.Fatal(err)
+				}
+				buf := make([]byte, 5)
+				if _, err := io.ReadFull(resp.Body, buf); err != nil {
+					t.Fatal(err)
+				}
+				readErr := make(chan error, 1)
+				go func() {
+					_, err := resp.Body.Read(make([]byte, 10))
+					readErr <- err
+				}()
+				time.Sleep(time.Duration(try) * 10 * time.Millisecond)
+				start := time.Now()
+				resp.Body.Close()
+				select {
+				case err := <-readErr:
+					if err == nil {
+						t.Errorf("try %d: the read returned no error", try)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatalf("try %d: the read is still blocked after Close", try)
+				}
+				if took := time.Since(start); took > 2*time.Second {
+					t.Errorf("try %d: Close and the read's return took %v", try, took)
+				}
+			}
+		})
+	}
+}

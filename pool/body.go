@@ -84,13 +84,17 @@ func (b *Body) Read(buf []byte) (int, error) {
 		return 0, ErrBodyReadAfterClose
 	}
 	n, err := b.rc.Read(buf)
+	if err != nil && err != io.EOF {
+		// Still under readMu: a Close waiting for this read clears the
+		// connection's state once we let go.
+		err = b.e.Conn.MapBodyError(err)
+	}
 	b.readMu.Unlock()
 	b.reading.Add(-1)
 	if err == io.EOF {
 		b.eof.Store(true)
 		b.finish(true)
 	} else if err != nil {
-		err = b.e.Conn.MapBodyError(err)
 		b.finish(false)
 	}
 	return n, err
@@ -109,8 +113,8 @@ func (b *Body) Close() error {
 		// connection be closed and cleared.
 		b.e.Conn.Abort()
 		b.readMu.Lock()
-		b.readMu.Unlock()
 		b.p.Discard(b.e)
+		b.readMu.Unlock()
 		b.putTrace(errors.New("ferry: body closed during read"))
 		return nil
 	}
