@@ -515,3 +515,39 @@ func TestBodyCloseDuringRead(t *testing.T) {
 		})
 	}
 }
+
+// TestConnectHookSees407: a program migrated from net/http that reacts to a
+// 407 in OnProxyConnectResponse keeps working: the hook sees the refusal,
+// and the request still fails with the ProxyError (or the hook's error).
+func TestConnectHookSees407(t *testing.T) {
+	w := newWorld(t, proxytest.Options{Auth: "alice:s3cret"})
+	hookErr := errors.New("ask the user for a password")
+	for _, failHook := range []bool{false, true} {
+		t.Run(fmt.Sprintf("hook-error=%v", failHook), func(t *testing.T) {
+			tr := w.transport(modeRow{proxy: "http", target: "https"}, nil)
+			defer tr.CloseIdleConnections()
+			var seen []int
+			tr.OnProxyConnectResponse = func(ctx context.Context, p *url.URL, req *http.Request, res *http.Response) error {
+				seen = append(seen, res.StatusCode)
+				if failHook && res.StatusCode == http.StatusProxyAuthRequired {
+					return hookErr
+				}
+				return nil
+			}
+			_, err := (&http.Client{Transport: tr}).Get(w.tlsOrigin.URL + "/")
+			if len(seen) != 1 || seen[0] != http.StatusProxyAuthRequired {
+				t.Errorf("the hook saw %v, want [407]", seen)
+			}
+			var pe *ferry.ProxyError
+			if !errors.As(err, &pe) || pe.StatusCode != http.StatusProxyAuthRequired {
+				t.Fatalf("err = %v, want a *ProxyError with status 407", err)
+			}
+			if got := errors.Is(err, hookErr); got != failHook {
+				t.Errorf("err = %v: the hook's error %v, want %v", err, got, failHook)
+			}
+			if got := errors.Is(err, ferry.ErrConnectRefused); got == failHook {
+				t.Errorf("err = %v: ErrConnectRefused %v, want %v", err, got, !failHook)
+			}
+		})
+	}
+}
