@@ -157,6 +157,7 @@ func TestDiscardedTLSConnClosesAtOnce(t *testing.T) {
 		for _, how := range []string{"early-413", "client-timeout"} {
 			t.Run(fmt.Sprintf("proxy=%q/%s", proxy, how), func(t *testing.T) {
 				tr := w.transport(modeRow{proxy: proxy, target: "https"}, nil)
+				tr.DialContext = lowWaterDialer().DialContext
 				defer tr.CloseIdleConnections()
 				client := &http.Client{Transport: tr}
 				target := origin + "/upload"
