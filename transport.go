@@ -155,6 +155,7 @@ type Transport struct {
 	Logger *slog.Logger
 
 	initOnce sync.Once
+	s        *settings // frozen at first use
 	pool     *pool.Pool
 	connOpts *conn.Options
 	keyCache keyCache
@@ -232,6 +233,7 @@ func cloneTLS(c *tls.Config) *tls.Config {
 
 func (t *Transport) init() {
 	t.initOnce.Do(func() {
+		t.s = t.freeze()
 		t.pool = pool.New(pool.Options{
 			MaxIdleConns:        t.MaxIdleConns,
 			MaxIdleConnsPerHost: t.MaxIdleConnsPerHost,
@@ -242,9 +244,9 @@ func (t *Transport) init() {
 		t.connOpts = &conn.Options{
 			DialContext:            t.DialContext,
 			DialTLSContext:         t.DialTLSContext,
-			TLSConfig:              t.TLSClientConfig,
+			TLSConfig:              cloneTLS(t.TLSClientConfig),
 			OriginVerify:           t.OriginVerify,
-			ProxyTLSConfig:         t.ProxyTLSClientConfig,
+			ProxyTLSConfig:         cloneTLS(t.ProxyTLSClientConfig),
 			ProxyVerify:            t.ProxyVerify,
 			ConnectTimeout:         t.ConnectTimeout,
 			TLSHandshakeTimeout:    t.TLSHandshakeTimeout,
