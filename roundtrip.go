@@ -21,8 +21,9 @@ import (
 // Errors for requests refused before anything is sent.
 var (
 	// ErrInvalidRequest is wrapped by every error for a request that cannot be
-	// sent as it is: nil URL, unsupported scheme, missing host, bad method,
-	// header names or values with CR, LF or NUL.
+	// sent as it is: nil URL, unsupported scheme, missing host, a port that is
+	// not 1 to 65535, bad method, header names or values with CR, LF or NUL.
+	// Nothing is dialled for such a request, whatever the mode.
 	ErrInvalidRequest = errors.New("ferry: invalid request")
 )
 
