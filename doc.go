@@ -74,6 +74,7 @@
 // changing them afterwards has no effect (use Clone). Connections are pooled per (proxy with credentials, target,
 // per-request CONNECT headers), so GetProxyConnectHeader results are never
 // mixed up. Forwarded requests share one pool per proxy. ProxyHeader reaches
-// the proxy on CONNECT and on forwarded requests. There is no HTTP/2.
+// the proxy on CONNECT and on forwarded requests (where, as with the proxy
+// URL's credentials, the proxy may pass it on to the target). There is no HTTP/2.
 // resp.Request is a shallow copy of the request, whose context carries ConnInfo.
 package ferry

@@ -55,6 +55,8 @@ func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig 
 // is set then holds for the Transport's life. Read-only after init, so no
 // lock is needed. The settings of connections (dialers, TLS, timeouts) are
 // frozen the same way in conn.Options, and the pool's limits in pool.Options.
+// A new Transport field that RoundTrip reads per request belongs here too,
+// copied in freeze, so that it follows the same rule.
 type settings struct {
 	proxy                 func(*http.Request) (*url.URL, error)
 	useForwardingForHTTPS bool

@@ -91,6 +91,16 @@ func TestRefusedBeforeDial(t *testing.T) {
 		}
 	}
 
+	cases = append(cases, struct {
+		name    string
+		proxy   proxyKind
+		target  string
+		forward bool
+		tlsDial bool
+		origin  verify.Policy
+		proxyV  verify.Policy
+		want    string
+	}{name: "port-99999/ipv6-direct", target: "http://[::1]:99999/", want: "request"})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			w.httpProxy.Reset()
