@@ -49,8 +49,8 @@ type Transport struct {
 	// nothing of it can reach the target; and on each forwarded request in
 	// forward mode, where it is a header of the request itself, and the
 	// proxy decides whether to pass it on to the target. squid consumes it;
-	// tinyproxy passes it on. Do not forward through a proxy you do not
-	// trust with the credentials of another hop.
+	// tinyproxy passes it on. When the target must not see the credentials,
+	// use forward mode only through a proxy known to drop them.
 	Proxy func(*http.Request) (*url.URL, error)
 
 	// OnProxyConnectResponse is called with the proxy's 2xx reply to a
