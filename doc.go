@@ -60,12 +60,21 @@
 // for a certificate, *conn.TimeoutError (a net.Error) for ConnectTimeout and
 // ReadTimeout. EPIPE and ECONNRESET stay reachable with errors.Is.
 //
+// What can never work is refused before anything is dialled: a request
+// that cannot be sent (a bad URL or port, CR or LF in a header) with
+// ErrInvalidRequest, a bad proxy URL with *proxyconfig.InvalidProxyURLError,
+// and settings that cannot work (a malformed certificate pin, a pin for a
+// peer the request has no TLS with) with *ConfigError (errors.Is
+// ErrInvalidConfig).
+//
 // # Differences from net/http
 //
 // The zero Transport uses no proxy (http.DefaultTransport reads the
-// environment). Connections are pooled per (proxy with credentials, target,
+// environment). A Transport reads all its fields once, at its first use;
+// changing them afterwards has no effect (use Clone). Connections are pooled per (proxy with credentials, target,
 // per-request CONNECT headers), so GetProxyConnectHeader results are never
 // mixed up. Forwarded requests share one pool per proxy. ProxyHeader reaches
-// the proxy on CONNECT and on forwarded requests. There is no HTTP/2.
+// the proxy on CONNECT and on forwarded requests (where, as with the proxy
+// URL's credentials, the proxy may pass it on to the target). There is no HTTP/2.
 // resp.Request is a shallow copy of the request, whose context carries ConnInfo.
 package ferry

@@ -24,8 +24,17 @@ import (
 // WriteBufferSize and ReadBufferSize. TLSClientConfig and ProxyConnectHeader
 // are cloned, so src can change afterwards without affecting the result.
 // http.Transport also uses TLSClientConfig for TLS to an https:// proxy, so
-// a clone of it becomes ProxyTLSClientConfig too: a private CA that vouched
-// for the proxy still does.
+// a clone of it becomes ProxyTLSClientConfig too: the converted program
+// trusts its proxy exactly as before. A private CA that vouched for the proxy
+// still does, and InsecureSkipVerify turns verification off for the proxy
+// as well as for the targets, as it did in net/http (ConnInfo.IsProxyVerified
+// is then false). To verify the proxy while the targets stay unverified,
+// set the result's ProxyTLSClientConfig before its first use: to nil for
+// the system roots and the proxy's host name, or to a tls.Config with the
+// proxy's roots; or pin the proxy with ProxyVerify.Fingerprint. A
+// ProxyVerify without a Fingerprint does not help: the config's
+// InsecureSkipVerify keeps the chain and name checks off whatever the Policy
+// says.
 //
 // The deprecated Dial and DialTLS are used, as in http.Transport, only when
 // DialContext or DialTLSContext is nil: they become a DialContext or

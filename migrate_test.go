@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"github.com/ferryhttp/ferry"
 	"github.com/ferryhttp/ferry/internal/proxytest"
 	"github.com/ferryhttp/ferry/internal/testcert"
+	"github.com/ferryhttp/ferry/verify"
 )
 
 // Fields of http.Transport that ferry does not take, and why. A field added
@@ -582,5 +584,57 @@ func TestConnectTraceLikeNetHTTP(t *testing.T) {
 	defer tr.CloseIdleConnections()
 	if diff := cmp.Diff(count(ht), count(tr)); diff != "" {
 		t.Errorf("trace hooks through a tunnel (-nethttp +ferry):\n%s", diff)
+	}
+}
+
+// TestNewFromHTTPTransportInsecureSkipVerify pins what the documentation
+// promises a converted program with InsecureSkipVerify: net/http uses one
+// tls.Config for the origin and an https proxy, so the converted Transport
+// verifies neither, as before; replacing ProxyTLSClientConfig (or pinning
+// the proxy with ProxyVerify) tightens the proxy alone, and nil means the
+// system roots, which do not know this test's CA.
+func TestNewFromHTTPTransportInsecureSkipVerify(t *testing.T) {
+	w := newWorld(t, proxytest.Options{})
+	pin := verify.FingerprintOf(w.leaf.Leaf)
+	type outcome struct {
+		Err                string // "", "proxy-cert"
+		Verified, ProxyVer bool
+	}
+	cases := []struct {
+		name    string
+		tighten func(*ferry.Transport)
+		want    outcome
+	}{
+		{"as-converted", func(*ferry.Transport) {}, outcome{}},
+		{"proxy-roots", func(tr *ferry.Transport) { tr.ProxyTLSClientConfig = &tls.Config{RootCAs: w.ca.Pool()} }, outcome{ProxyVer: true}},
+		{"proxy-pinned", func(tr *ferry.Transport) { tr.ProxyVerify = verify.Policy{Fingerprint: pin} }, outcome{ProxyVer: true}},
+		{"proxy-config-nil", func(tr *ferry.Transport) { tr.ProxyTLSClientConfig = nil }, outcome{Err: "proxy-cert"}},
+		{"proxy-policy-cannot-undo-insecure", func(tr *ferry.Transport) { tr.ProxyVerify = verify.Policy{RootCAs: w.ca.Pool()} }, outcome{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			src := &http.Transport{Proxy: http.ProxyURL(w.tlsProxy.URL()), TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+			tr := ferry.NewFromHTTPTransport(src)
+			tc.tighten(tr)
+			t.Cleanup(tr.CloseIdleConnections)
+			var got outcome
+			resp, err := (&http.Client{Transport: tr}).Get(w.tlsOrigin.URL)
+			var pe *ferry.ProxyError
+			var cve *tls.CertificateVerificationError
+			switch {
+			case err == nil:
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				info, _ := ferry.ConnInfoOf(resp)
+				got.Verified, got.ProxyVer = info.IsVerified, info.IsProxyVerified
+			case errors.As(err, &pe) && errors.As(err, &cve):
+				got.Err = "proxy-cert"
+			default:
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -46,8 +46,9 @@ type proxyHeaderKey struct{}
 
 // WithProxyHeader returns a context whose requests carry h to the proxy: on
 // the CONNECT in tunnel mode (a tunnel is then not shared with requests that
-// carry other headers) and on the request itself in forward mode. Calls add
-// up; h is copied.
+// carry other headers, and nothing of it reaches the target) and on the
+// request itself in forward mode, where the proxy may pass them on to the
+// target (see Transport.ProxyHeader). Calls add up; h is copied.
 func WithProxyHeader(ctx context.Context, h http.Header) context.Context {
 	merged := proxyHeaderFrom(ctx).Clone()
 	if merged == nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,8 +21,9 @@ import (
 // Errors for requests refused before anything is sent.
 var (
 	// ErrInvalidRequest is wrapped by every error for a request that cannot be
-	// sent as it is: nil URL, unsupported scheme, missing host, bad method,
-	// header names or values with CR, LF or NUL.
+	// sent as it is: nil URL, unsupported scheme, missing host, a port that is
+	// not 1 to 65535, bad method, header names or values with CR, LF or NUL.
+	// Nothing is dialled for such a request, whatever the mode.
 	ErrInvalidRequest = errors.New("ferry: invalid request")
 )
 
@@ -32,6 +34,11 @@ var acceptGzip = http.Header{"Accept-Encoding": gzipOnly}
 
 func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	t.init()
+	s := t.s
+	if s.err != nil {
+		closeReqBody(req)
+		return nil, s.err
+	}
 	if err := validateRequest(req); err != nil {
 		closeReqBody(req)
 		return nil, err
@@ -47,11 +54,11 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	ropts := conn.RequestOptions{
 		Forward: r.mode == proxyconfig.Forward,
 		Header:  r.forwardHeader,
-		Close:   t.DisableKeepAlives,
+		Close:   s.disableKeepAlives,
 		Host:    hostWithoutDefaultPort(req),
 	}
 	askedGzip := false
-	if !t.DisableCompression && req.Method != http.MethodHead && req.Header.Get("Accept-Encoding") == "" && req.Header.Get("Range") == "" {
+	if !s.disableCompression && req.Method != http.MethodHead && req.Header.Get("Accept-Encoding") == "" && req.Header.Get("Range") == "" {
 		askedGzip = true
 		if ropts.Header == nil {
 			ropts.Header = acceptGzip
@@ -140,28 +147,37 @@ func (t *Transport) dial(ctx context.Context, r *route) (*conn.Conn, error) {
 	} else if r.proxy != nil && isSOCKS(r.proxy) {
 		c.SetTunnel(r.target.Host, r.target.Port, r.target.Scheme, nil)
 	}
+	s := t.s
 	if err := c.Connect(ctx); err != nil {
-		if t.Logger != nil {
-			t.Logger.DebugContext(ctx, "ferry: connect failed", "first", r.first.Addr(), "mode", r.mode.String(), "err", err)
+		if s.logger != nil {
+			s.logger.DebugContext(ctx, "ferry: connect failed", "first", r.first.Addr(), "mode", r.mode.String(), "err", err)
 		}
 		return nil, err
 	}
-	if t.Logger != nil {
-		t.Logger.DebugContext(ctx, "ferry: connected", "first", r.first.Addr(), "target", r.target.Addr(), "mode", r.mode.String(),
+	if s.logger != nil {
+		s.logger.DebugContext(ctx, "ferry: connected", "first", r.first.Addr(), "target", r.target.Addr(), "mode", r.mode.String(),
 			"verified", c.IsVerified(), "proxy_verified", c.IsProxyVerified())
 	}
-	if t.OnUnverifiedConn != nil {
-		info := connInfo(r, c, false)
-		unverified := (c.TLS() != nil && !c.IsVerified()) || (c.ProxyTLS() != nil && !c.IsProxyVerified()) ||
-			(r.mode == proxyconfig.Forward && r.target.Scheme == "https")
-		if unverified {
-			if err := t.OnUnverifiedConn(info); err != nil {
-				c.Close()
-				return nil, err
-			}
+	// The hook judges the connection's own TLS, never the request that
+	// opened it: a forwarded https:// request and an http:// one share the
+	// connection to the proxy, so the verdict must not depend on which came
+	// first. In forward mode ferry does no TLS with the target at all (the
+	// proxy does, as the program asked with UseForwardingForHTTPS), so only
+	// the TLS with the proxy counts, as urllib3 warns only when neither the
+	// target nor the proxy was verified.
+	if s.onUnverifiedConn != nil && unverifiedTLS(c) {
+		if err := s.onUnverifiedConn(connInfo(r, c, false)); err != nil {
+			c.Close()
+			return nil, err
 		}
 	}
 	return c, nil
+}
+
+// unverifiedTLS reports whether c did a TLS handshake, with the target or
+// with the proxy, without verifying the peer.
+func unverifiedTLS(c *conn.Conn) bool {
+	return (c.TLS() != nil && !c.IsVerified()) || (c.ProxyTLS() != nil && !c.IsProxyVerified())
 }
 
 // canRetry applies net/http's rules: a request may be sent again when none
@@ -264,6 +280,9 @@ func validateRequest(req *http.Request) error {
 	if req.URL.Host == "" {
 		return fmt.Errorf("%w: no Host in request URL", ErrInvalidRequest)
 	}
+	if err := checkPort(req.URL.Host); err != nil {
+		return err
+	}
 	if req.Method != "" && !validMethod(req.Method) {
 		return fmt.Errorf("%w: invalid method %q", ErrInvalidRequest, req.Method)
 	}
@@ -279,6 +298,37 @@ func validateRequest(req *http.Request) error {
 	}
 	if h := req.Host; h != "" && !httpguts.ValidHostHeader(h) {
 		return fmt.Errorf("%w: invalid Host %q", ErrInvalidRequest, h)
+	}
+	return nil
+}
+
+// checkPort refuses a URL host whose port is not 1 to 65535 ("99999", "0",
+// "abc"): net/http finds it only when dialling, a forwarding proxy answers
+// it with a 400 or 502, and either way something was dialled for a request
+// that could never be sent. An empty port ("host:") means the default, as
+// in net/http.
+func checkPort(host string) error {
+	port := ""
+	if strings.HasPrefix(host, "[") {
+		end := strings.LastIndexByte(host, ']')
+		if end < 0 {
+			return fmt.Errorf("%w: no closing ']' in host %q", ErrInvalidRequest, host)
+		}
+		rest := host[end+1:]
+		if rest != "" && rest[0] != ':' {
+			return fmt.Errorf("%w: text after ']' in host %q", ErrInvalidRequest, host)
+		}
+		if rest != "" {
+			port = rest[1:]
+		}
+	} else if i := strings.LastIndexByte(host, ':'); i >= 0 && strings.Count(host, ":") == 1 {
+		port = host[i+1:]
+	}
+	if port == "" {
+		return nil
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strings.TrimLeft(port, "0123456789") != "" {
+		return fmt.Errorf("%w: bad port %q in host %q", ErrInvalidRequest, port, host)
 	}
 	return nil
 }

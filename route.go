@@ -33,13 +33,14 @@ type route struct {
 // route decides the mode for req and builds its pool key and proxy headers.
 func (t *Transport) route(req *http.Request) (route, error) {
 	var r route
+	s := t.s
 	u := req.URL
 	r.target = conn.Endpoint{Scheme: u.Scheme, Host: u.Hostname(), Port: u.Port()}
 	if r.target.Port == "" {
 		r.target.Port = proxyconfig.DefaultPort(u.Scheme)
 	}
-	if t.Proxy != nil {
-		p, err := t.Proxy(req)
+	if s.proxy != nil {
+		p, err := s.proxy(req)
 		if err != nil {
 			return r, fmt.Errorf("ferry: choosing proxy: %w", err)
 		}
@@ -50,18 +51,22 @@ func (t *Transport) route(req *http.Request) (route, error) {
 			r.proxy = p
 		}
 	}
-	mode, err := proxyconfig.Select(r.proxy, u, t.UseForwardingForHTTPS)
+	mode, err := proxyconfig.Select(r.proxy, u, s.useForwardingForHTTPS)
 	if err != nil {
 		return r, err
 	}
 	r.mode = mode
 	ctxHeader := proxyHeaderFrom(req.Context())
 	if r.proxy != nil {
-		for _, h := range []http.Header{ctxHeader, t.ProxyHeader, t.ProxyConnectHeader} {
-			if err := proxyconfig.ValidateHeader(h); err != nil {
-				return r, err
-			}
+		if s.proxyHeaderErr != nil {
+			return r, s.proxyHeaderErr
 		}
+		if err := proxyconfig.ValidateHeader(ctxHeader); err != nil {
+			return r, err
+		}
+	}
+	if err := s.checkPins(&r); err != nil {
+		return r, err
 	}
 
 	switch {
@@ -121,11 +126,12 @@ func hasUpper(s string) bool {
 // the proxy URL's credentials.
 func (t *Transport) forwardHeader(p *url.URL, ctxHeader http.Header) http.Header {
 	auth, hasAuth := proxyconfig.BasicAuth(p)
-	if len(t.ProxyHeader) == 0 && len(ctxHeader) == 0 && !hasAuth {
+	ph := t.s.proxyHeader
+	if len(ph) == 0 && len(ctxHeader) == 0 && !hasAuth {
 		return nil
 	}
-	h := make(http.Header, len(t.ProxyHeader)+len(ctxHeader)+1)
-	mergeInto(h, t.ProxyHeader)
+	h := make(http.Header, len(ph)+len(ctxHeader)+1)
+	mergeInto(h, ph)
 	mergeInto(h, ctxHeader)
 	if hasAuth && h.Get("Proxy-Authorization") == "" {
 		h.Set("Proxy-Authorization", auth)
@@ -137,10 +143,11 @@ func (t *Transport) forwardHeader(p *url.URL, ctxHeader http.Header) http.Header
 // GetProxyConnectHeader's, the request's own, Proxy-Authorization) and the
 // canonical text of its per-request part, which goes into the pool key.
 func (t *Transport) connectHeader(ctx context.Context, p *url.URL, target conn.Endpoint, ctxHeader http.Header) (http.Header, string, error) {
+	s := t.s
 	var dyn http.Header
-	if t.GetProxyConnectHeader != nil {
+	if s.getProxyConnectHeader != nil {
 		var err error
-		dyn, err = t.GetProxyConnectHeader(ctx, p, target.Addr())
+		dyn, err = s.getProxyConnectHeader(ctx, p, target.Addr())
 		if err != nil {
 			return nil, "", fmt.Errorf("ferry: GetProxyConnectHeader: %w", err)
 		}
@@ -148,9 +155,9 @@ func (t *Transport) connectHeader(ctx context.Context, p *url.URL, target conn.E
 			return nil, "", err
 		}
 	}
-	h := make(http.Header, len(t.ProxyConnectHeader)+len(t.ProxyHeader)+len(dyn)+len(ctxHeader)+1)
-	mergeInto(h, t.ProxyConnectHeader)
-	mergeInto(h, t.ProxyHeader)
+	h := make(http.Header, len(s.proxyConnectHeader)+len(s.proxyHeader)+len(dyn)+len(ctxHeader)+1)
+	mergeInto(h, s.proxyConnectHeader)
+	mergeInto(h, s.proxyHeader)
 	mergeInto(h, dyn)
 	mergeInto(h, ctxHeader)
 	if auth, ok := proxyconfig.BasicAuth(p); ok && h.Get("Proxy-Authorization") == "" {

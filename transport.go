@@ -27,12 +27,30 @@ import (
 // environment variables; set Proxy to ProxyFromEnvironment for that.
 //
 // A Transport keeps connections for reuse and is safe for concurrent use.
-// Its fields must not be changed after its first use.
+//
+// A Transport reads its fields once, at its first use (the first RoundTrip,
+// CloseIdleConnections or PoolStats), and keeps using what it read: a field
+// changed afterwards has no effect, whichever field it is. The header maps
+// (ProxyHeader, ProxyConnectHeader) and the tls.Configs (TLSClientConfig,
+// ProxyTLSClientConfig) are copied then too, so changing their contents has
+// no effect either; what they point to (a CertPool, a session cache) is
+// shared. (http.Transport reads most fields on each use, and changing them
+// while requests run is a data race.) To change settings, Clone the
+// Transport, change the clone, use it, and CloseIdleConnections on the old one.
 type Transport struct {
 	// Proxy returns the proxy for a request, or nil for none, as in
 	// http.Transport. Schemes http, https (TLS to the proxy), socks5 and
 	// socks5h are supported; the mode table in the package documentation
 	// says how each target is sent. Nil means no proxy.
+	//
+	// User information in the proxy URL becomes "Proxy-Authorization: Basic"
+	// for http and https proxies (the SOCKS5 user and password for SOCKS).
+	// ferry sends it to the proxy only: on the CONNECT in tunnel mode, where
+	// nothing of it can reach the target; and on each forwarded request in
+	// forward mode, where it is a header of the request itself, and the
+	// proxy decides whether to pass it on to the target. squid consumes it;
+	// tinyproxy passes it on. When the target must not see the credentials,
+	// use forward mode only through a proxy known to drop them.
 	Proxy func(*http.Request) (*url.URL, error)
 
 	// OnProxyConnectResponse is called with every reply of the proxy to a
@@ -115,15 +133,19 @@ type Transport struct {
 
 	// ProxyHeader is urllib3's proxy_headers: sent to the proxy on CONNECT in
 	// tunnel mode and on every request in forward mode. Never sent to a
-	// target through a tunnel. Per-request additions come from WithProxyHeader.
+	// target through a tunnel. In forward mode the headers are on the request
+	// the proxy relays, and a proxy may pass them on to the target (squid
+	// does for headers that are not hop-by-hop, such as X-Team; see Proxy for
+	// Proxy-Authorization). Per-request additions come from WithProxyHeader.
 	ProxyHeader http.Header
 
 	// UseForwardingForHTTPS sends https:// requests to an https:// proxy in
 	// absolute form over the TLS connection to the proxy, instead of a CONNECT
 	// tunnel; the proxy then speaks TLS with the target (urllib3's
 	// use_forwarding_for_https). ferry does not see the target's certificate,
-	// so such responses report IsVerified false. It has no effect with an
-	// http:// proxy: an https:// request is never sent in clear text.
+	// so such responses report IsVerified false, resp.TLS is nil, and an
+	// OriginVerify pin refuses such requests (ConfigError). It has no effect
+	// with an http:// proxy: an https:// request is never sent in clear text.
 	UseForwardingForHTTPS bool
 
 	// ProxyTLSClientConfig is the TLS configuration for https:// proxies,
@@ -144,13 +166,32 @@ type Transport struct {
 	// OriginVerify and ProxyVerify tighten TLS verification of targets and of
 	// https proxies: minimum version, roots, host name assertion, certificate
 	// pinning. The zero Policy verifies as crypto/tls does, with TLS 1.2 at least.
+	//
+	// A pin (Fingerprint) is checked before anything is dialled: a malformed
+	// one fails every request from the first use, and a pin for a peer that a
+	// request gives ferry no TLS handshake with (an http:// target or proxy, a
+	// SOCKS proxy, a target forwarded with UseForwardingForHTTPS, a hop that
+	// DialTLSContext dials) fails that request, both with a *ConfigError. A
+	// ProxyVerify pin does not affect requests that use no proxy.
 	OriginVerify verify.Policy
 	ProxyVerify  verify.Policy
 
 	// OnUnverifiedConn, if set, is called once for each new connection on
-	// which TLS with the target or the proxy was done without verification
-	// (urllib3 warns with InsecureRequestWarning). A non-nil error refuses the
-	// connection and fails the request with it. Nil means no check, no output.
+	// which ferry did a TLS handshake, with the target or with the proxy,
+	// without verifying the peer (urllib3 warns with InsecureRequestWarning).
+	// A non-nil error refuses the connection and fails the request with it.
+	// Nil means no check, no output.
+	//
+	// It judges the connection, never the request: a connection without TLS
+	// is not unverified, and the verdict does not depend on which request
+	// opened the connection. With UseForwardingForHTTPS, ferry does no TLS
+	// with the target, so a forwarded https:// request through a verified
+	// https proxy does not call it (its ConnInfo.IsVerified is still false;
+	// as urllib3, which warns only when neither the target nor the proxy was
+	// verified); through an unverified proxy it is called for the connection,
+	// whether an http:// or an https:// request opened it. A program that
+	// must have ferry verify every https:// target leaves
+	// UseForwardingForHTTPS off, or checks ConnInfoOf(resp).IsVerified.
 	OnUnverifiedConn func(ConnInfo) error
 
 	// Logger, if set, gets debug records of connections made and reused and
@@ -158,6 +199,7 @@ type Transport struct {
 	Logger *slog.Logger
 
 	initOnce sync.Once
+	s        *settings // frozen at first use
 	pool     *pool.Pool
 	connOpts *conn.Options
 	keyCache keyCache
@@ -179,7 +221,9 @@ func (t *Transport) CloseIdleConnections() {
 	t.pool.CloseIdle()
 }
 
-// Clone returns a copy of t's settings with its own, empty, connection pool.
+// Clone returns a copy of t's fields, as they are now (also when they were
+// changed after t's first use), with its own, empty, connection pool. The
+// tls.Configs and header maps are cloned.
 func (t *Transport) Clone() *Transport {
 	return &Transport{
 		Proxy:                  t.Proxy,
@@ -235,6 +279,7 @@ func cloneTLS(c *tls.Config) *tls.Config {
 
 func (t *Transport) init() {
 	t.initOnce.Do(func() {
+		t.s = t.freeze()
 		t.pool = pool.New(pool.Options{
 			MaxIdleConns:        t.MaxIdleConns,
 			MaxIdleConnsPerHost: t.MaxIdleConnsPerHost,
@@ -245,9 +290,9 @@ func (t *Transport) init() {
 		t.connOpts = &conn.Options{
 			DialContext:            t.DialContext,
 			DialTLSContext:         t.DialTLSContext,
-			TLSConfig:              t.TLSClientConfig,
+			TLSConfig:              cloneTLS(t.TLSClientConfig),
 			OriginVerify:           t.OriginVerify,
-			ProxyTLSConfig:         t.ProxyTLSClientConfig,
+			ProxyTLSConfig:         cloneTLS(t.ProxyTLSClientConfig),
 			ProxyVerify:            t.ProxyVerify,
 			ConnectTimeout:         t.ConnectTimeout,
 			TLSHandshakeTimeout:    t.TLSHandshakeTimeout,

@@ -3,6 +3,7 @@ package ferry_test
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"testing"
@@ -115,4 +116,67 @@ func TestOnUnverifiedConn(t *testing.T) {
 		t.Fatalf("verified connection refused: %v", err)
 	}
 	resp.Body.Close()
+}
+
+// TestOnUnverifiedConnForwarding: with UseForwardingForHTTPS, http:// and
+// https:// requests share the connection to the proxy, so the hook's verdict
+// must depend on that connection's TLS alone, never on which request opened
+// it. Through a verified proxy it is not called (urllib3 does not warn when
+// proxy_is_verified); through an unverified one it refuses every request.
+// Both orders: the https:// request first, and the http:// one first.
+func TestOnUnverifiedConnForwarding(t *testing.T) {
+	w := newWorld(t, proxytest.Options{})
+	refuse := errors.New("refused by the hook")
+	targets := map[string]string{"http": w.httpOrigin.URL, "https": w.tlsOrigin.URL}
+	cases := []struct {
+		name      string
+		proxyOK   bool
+		order     []string
+		want      []string
+		wantCalls int
+	}{
+		{"verified-proxy/https-first", true, []string{"https", "http", "https"}, []string{"https 200", "http 200", "https 200"}, 0},
+		{"verified-proxy/http-first", true, []string{"http", "https", "http"}, []string{"http 200", "https 200", "http 200"}, 0},
+		{"unverified-proxy/https-first", false, []string{"https", "http"}, []string{"https refused", "http refused"}, 2},
+		{"unverified-proxy/http-first", false, []string{"http", "https"}, []string{"http refused", "https refused"}, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			tr := &ferry.Transport{
+				Proxy:                 http.ProxyURL(w.tlsProxy.URL()),
+				UseForwardingForHTTPS: true,
+				OnUnverifiedConn: func(ferry.ConnInfo) error {
+					calls++
+					return refuse
+				},
+			}
+			if tc.proxyOK {
+				tr.ProxyTLSClientConfig = &tls.Config{RootCAs: w.ca.Pool()}
+			} else {
+				tr.ProxyVerify = verify.Policy{InsecureSkipVerify: true}
+			}
+			t.Cleanup(tr.CloseIdleConnections)
+			var got []string
+			for _, scheme := range tc.order {
+				resp, err := tr.RoundTrip(mustGet(t, targets[scheme]))
+				switch {
+				case err == nil:
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					got = append(got, fmt.Sprintf("%s %d", scheme, resp.StatusCode))
+				case errors.Is(err, refuse):
+					got = append(got, scheme+" refused")
+				default:
+					t.Fatalf("%s: %v", scheme, err)
+				}
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("outcomes (-want +got):\n%s", diff)
+			}
+			if calls != tc.wantCalls {
+				t.Errorf("hook called %d times, want %d", calls, tc.wantCalls)
+			}
+		})
+	}
 }
