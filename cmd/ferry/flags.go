@@ -133,6 +133,9 @@ func (fs *flagSet) parse(args []string) (string, error) {
 		}
 		name, val, hasVal := strings.Cut(a, "=")
 		f, ok := fs.byName[name]
+		if !ok && fs.setBundle(a) {
+			continue
+		}
 		if !ok {
 			return "", fmt.Errorf("unknown flag %s", name)
 		}
@@ -156,6 +159,28 @@ func (fs *flagSet) parse(args []string) (string, error) {
 		return "", fmt.Errorf("no %s", fs.args)
 	}
 	return pos, nil
+}
+
+// setBundle sets a bundle of one-letter switches ("-sSf" for -s -S -f, as
+// curl takes them) and reports whether a was one.
+func (fs *flagSet) setBundle(a string) bool {
+	if len(a) < 3 || a[1] == '-' {
+		return false
+	}
+	var fl []*cliFlag
+	for _, r := range a[1:] {
+		f, ok := fs.byName["-"+string(r)]
+		if !ok || f.arg != "" {
+			return false
+		}
+		fl = append(fl, f)
+	}
+	for _, f := range fl {
+		if err := f.set(""); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // usage writes the flags, one a line, in the order they were registered.
