@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -36,14 +35,6 @@ func (h *histogram) add(worker int, d time.Duration) {
 		i = min(int(math.Log(float64(d))*histPerE), histBuckets-1)
 	}
 	h.shards[worker%len(h.shards)][i].Add(1)
-}
-
-func (h *histogram) merge(o *histogram) {
-	for s := range o.shards {
-		for i := range o.shards[s] {
-			h.shards[0][i].Add(o.shards[s][i].Load())
-		}
-	}
 }
 
 // quantile returns the q-quantile (0 < q ≤ 1), the middle of its bucket.
@@ -254,5 +245,3 @@ func waitGoroutines(atMost int) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
-
-var errInterrupted = errors.New("interrupted")
