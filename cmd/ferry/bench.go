@@ -363,6 +363,9 @@ func median(xs []float64) float64 {
 
 func printLoad(w io.Writer, rep *loadReport) {
 	shape := fmt.Sprintf("%d requests", rep.Requests)
+	if rep.Requests == 1 {
+		shape = "1 request"
+	}
 	if rep.Duration != "" {
 		shape = rep.Duration
 	}
@@ -375,7 +378,11 @@ func printLoad(w io.Writer, rep *loadReport) {
 		if st.CPUPerReq >= 0 {
 			cpu = fmtUS(st.CPUPerReq)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%.1f\t%d\t%d\t%d\t\n", st.Name, st.ReqPerSec,
+		rps := fmt.Sprintf("%.0f", st.ReqPerSec)
+		if st.ReqPerSec < 100 {
+			rps = fmt.Sprintf("%.3g", st.ReqPerSec) // a large body: 1.29, not 1
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%d\t%d\t%d\t\n", st.Name, rps,
 			fmtUS(st.P50), fmtUS(st.P90), fmtUS(st.P99), cpu, st.AllocsPerReq, st.ConnsDialled, st.Errors, st.Non2xx)
 	}
 	tw.Flush()

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -268,7 +269,8 @@ func TestServe(t *testing.T) {
 		e.String() != "ferry serve: --http \"0.0.0.0:0\": ferry serve listens on loopback only\n" {
 		t.Errorf("non-loopback: exit %d, %q", code, e.String())
 	}
-	s, err := startServe(&serveOptions{HTTP: serveDefault, HTTPS: serveDisabled, Proxy: serveDefault, Size: 3})
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	s, err := startServe(&serveOptions{HTTP: serveDefault, HTTPS: serveDefault, Proxy: serveDefault, CA: caFile, Size: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,9 +287,14 @@ func TestServe(t *testing.T) {
 			t.Errorf("%s: %q, want %q", u, b.String(), want)
 		}
 	}
+	// The HTTPS origin is verified with the CA that --ca wrote.
+	var out bytes.Buffer
+	if stderr, code := runCmd(t, "", &out, "get", "--cacert", caFile, s.httpsURL+"bytes/2"); code != exitOK || out.String() != "ab" {
+		t.Errorf("https with --ca's CA: exit %d, %q, %s", code, out.String(), stderr)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	var out bytes.Buffer
+	out.Reset()
 	go func() { done <- run(ctx, []string{"serve", "--https", "off"}, nil, &out, &bytes.Buffer{}) }()
 	time.Sleep(100 * time.Millisecond)
 	cancel()
