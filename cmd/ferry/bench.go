@@ -253,7 +253,12 @@ func (b *bench) runLoad(ctx context.Context, stdout, stderr io.Writer) int {
 		if o.Requests > 0 {
 			warm = min(warm, int64(o.Requests))
 		}
-		if r := load(ctx, bt, b.newRequest, max(warm, int64(o.Concurrency)), 0, o.Concurrency, nil); r.errors == r.requests && r.requests > 0 {
+		r := load(ctx, bt, b.newRequest, max(warm, int64(o.Concurrency)), 0, o.Concurrency, nil)
+		if ctx.Err() != nil {
+			fmt.Fprintln(stderr, "ferry bench: interrupted")
+			return exitInterrupted
+		}
+		if r.errors == r.requests && r.requests > 0 {
 			code, msg := b.c.peerFailure(r.firstErr, b.c.target)
 			fmt.Fprintf(stderr, "ferry bench: %s: every warm-up request failed: %s\n", n, msg)
 			return code

@@ -47,7 +47,7 @@ func (o *getOptions) flagSet() *flagSet {
 	fs.boolVar(&o.Fail, "-f, --fail", "exit 22 on an HTTP status of 400 or more, writing no body")
 	fs.boolVar(&o.Silent, "-s, --silent", "no progress bar and no error messages")
 	fs.boolVar(&o.ShowError, "-S, --show-error", "with -s, still print error messages")
-	fs.boolVar(&o.Verbose, "-v, --verbose", "request and response headers, mode, proxy, CONNECT, TLS, timings")
+	fs.boolVar(&o.Verbose, "-v, --verbose", "request and response heads, CONNECT, mode, proxy, TLS, timings")
 	return fs
 }
 
@@ -131,7 +131,7 @@ func (g *getter) fetch(ctx context.Context, stdin io.Reader, out *output) int {
 		}
 		req = req.WithContext(httptrace.WithClientTrace(req.Context(), v.trace()))
 		tr.OnProxyConnectResponse = func(_ context.Context, p *url.URL, creq *http.Request, cres *http.Response) error {
-			v.printf("* CONNECT %s via %s: %s\n", creq.Host, proxyconfig.Redacted(p), cres.Status)
+			v.connectExchange(p, creq, cres)
 			return nil
 		}
 	}
@@ -354,11 +354,7 @@ func (v *verbose) headerField(k string, vs []string) {
 		io.WriteString(v.w, v.requestLineLocked())
 	}
 	for _, val := range vs {
-		if ck := http.CanonicalHeaderKey(k); ck == "Authorization" || ck == "Proxy-Authorization" {
-			scheme, _, _ := strings.Cut(val, " ")
-			val = scheme + " [redacted]"
-		}
-		fmt.Fprintf(v.w, "> %s: %s\n", k, val)
+		fmt.Fprintf(v.w, "> %s: %s\n", k, redactCredentials(k, val))
 	}
 }
 
@@ -370,6 +366,43 @@ func (v *verbose) headersDone() {
 	}
 	v.inHead = false
 	io.WriteString(v.w, ">\n")
+}
+
+// connectExchange shows the CONNECT exchange once the reply came (ferry writes the
+// CONNECT outside the request's trace): what was sent, what came back.
+func (v *verbose) connectExchange(p *url.URL, creq *http.Request, cres *http.Response) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	fmt.Fprintf(v.w, "* CONNECT through %s\n", proxyconfig.Redacted(p))
+	fmt.Fprintf(v.w, "> CONNECT %s HTTP/1.1\n> Host: %s\n", creq.Host, creq.Host)
+	writeHead(v.w, "> ", creq.Header)
+	fmt.Fprintf(v.w, "< %s %s\n", cres.Proto, cres.Status)
+	writeHead(v.w, "< ", cres.Header)
+}
+
+// writeHead writes header lines in sorted order, each after prefix, then
+// the prefix alone (the blank line that ends a head). Credentials keep
+// their scheme only.
+func writeHead(w io.Writer, prefix string, h http.Header) {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		for _, val := range h[k] {
+			fmt.Fprintf(w, "%s%s: %s\n", prefix, k, redactCredentials(k, val))
+		}
+	}
+	fmt.Fprintln(w, prefix[:1])
+}
+
+func redactCredentials(key, val string) string {
+	if ck := http.CanonicalHeaderKey(key); ck == "Authorization" || ck == "Proxy-Authorization" {
+		scheme, _, _ := strings.Cut(val, " ")
+		return scheme + " [redacted]"
+	}
+	return val
 }
 
 func (v *verbose) trace() *httptrace.ClientTrace {
@@ -408,17 +441,7 @@ func (v *verbose) response(resp *http.Response) {
 	r := func(d time.Duration) time.Duration { return d.Round(time.Microsecond) }
 	fmt.Fprintf(w, "* timings: dns %v, connect %v, tls %v, first byte %v\n", r(v.dns), r(v.connect), r(v.tls), r(v.firstBy))
 	fmt.Fprintf(w, "< %s %s\n", resp.Proto, resp.Status)
-	keys := make([]string, 0, len(resp.Header))
-	for k := range resp.Header {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		for _, val := range resp.Header[k] {
-			fmt.Fprintf(w, "< %s: %s\n", k, val)
-		}
-	}
-	io.WriteString(w, "<\n")
+	writeHead(w, "< ", resp.Header)
 }
 
 const progressMin = 4 << 20

@@ -115,6 +115,8 @@ func TestGetRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tlsProxy.Close() })
+	secure := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "secure") }))
+	t.Cleanup(secure.Close)
 	trip := newTripwire(t)
 	dead, _ := net.Listen("tcp", "127.0.0.1:0")
 	deadAddr := dead.Addr().String()
@@ -123,7 +125,7 @@ func TestGetRun(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "body.txt"), []byte("from a file"), 0o644)
 
 	o := strings.TrimPrefix(origin.URL, "http://")
-	repl := strings.NewReplacer("{O}", o, "{P}", proxy.URL().Host, "{S}", tlsProxy.URL().Host, "{D}", deadAddr, "{T}", trip.ln.Addr().String(), "{dir}", dir)
+	repl := strings.NewReplacer("{O}", o, "{P}", proxy.URL().Host, "{S}", tlsProxy.URL().Host, "{D}", deadAddr, "{T}", trip.ln.Addr().String(), "{dir}", dir, "{H}", strings.TrimPrefix(secure.URL, "https://"))
 
 	cases := []struct {
 		name   string
@@ -210,6 +212,18 @@ func TestGetRun(t *testing.T) {
 					if strings.Contains(stderr, secret) {
 						t.Errorf("stderr shows the secret %q", secret)
 					}
+				}
+			}},
+		{name: "verbose-shows-connect", args: []string{"-v", "-k", "-x", "http://u:s3cret@{P}", "https://{H}/t"},
+			stdout: "secure", stderr: "* proxy http://u:xxxxx@{P} (from -x)\n* CONNECT through http://u:xxxxx@{P}\n> CONNECT {H} HTTP/1.1\n> Host: {H}\n…",
+			check: func(t *testing.T, _, stderr string) {
+				for _, want := range []string{"> Proxy-Authorization: Basic [redacted]\n", "< HTTP/1.1 200 Connection established\n", "> GET /t HTTP/1.1\n", "* mode tunnel"} {
+					if !strings.Contains(stderr, repl.Replace(want)) {
+						t.Errorf("stderr lacks %q:\n%s", repl.Replace(want), stderr)
+					}
+				}
+				if strings.Contains(stderr, "s3cret") || strings.Contains(stderr, "dTpzM2NyZXQ") {
+					t.Errorf("stderr shows the password:\n%s", stderr)
 				}
 			}},
 	}
