@@ -214,6 +214,10 @@ func TestGetRun(t *testing.T) {
 					}
 				}
 			}},
+		{name: "origin-cert-not-verified", args: []string{"https://{H}/"}, code: exitCert,
+			stderr: "ferry get: origin https://{H} failed for https://{H}/: …"},
+		{name: "header-with-newline", args: []string{"-H", "X-A: 1\r\nX-B: 2", "http://{T}/"}, code: exitUsage,
+			stderr: "ferry get: invalid request http://{T}/: …"},
 		{name: "verbose-shows-connect", args: []string{"-v", "-k", "-x", "http://u:s3cret@{P}", "https://{H}/t"},
 			stdout: "secure", stderr: "* proxy http://u:xxxxx@{P} (from -x)\n* CONNECT through http://u:xxxxx@{P}\n> CONNECT {H} HTTP/1.1\n> Host: {H}\n…",
 			check: func(t *testing.T, _, stderr string) {
