@@ -185,7 +185,7 @@ func (fs *flagSet) setBundle(a string) bool {
 
 // usage writes the flags, one a line, in the order they were registered.
 func (fs *flagSet) usage(w io.Writer) {
-	fmt.Fprintf(w, "usage: ferry %s [flags] %s\n\nflags:\n", fs.cmd, fs.args)
+	fmt.Fprintf(w, "usage: %s\n\nflags:\n", strings.TrimSpace("ferry "+fs.cmd+" [flags] "+fs.args))
 	for _, f := range fs.flags {
 		names := strings.Join(f.names, ", ")
 		if strings.HasPrefix(names, "--") {
@@ -196,4 +196,5 @@ func (fs *flagSet) usage(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  %-28s %s\n", names, f.help)
 	}
+	fmt.Fprint(w, "\n"+exitCodes)
 }

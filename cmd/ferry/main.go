@@ -54,7 +54,10 @@ usage:
 
 ferry get -h, ferry bench -h and ferry serve -h list their flags.
 
-exit codes:
+` + exitCodes
+
+// exitCodes ends the help of ferry and of its commands.
+const exitCodes = `exit codes:
   0 success            1 demo row failed        2 usage or invalid setting
   5 proxy failure      7 origin/network failure 22 HTTP status >= 400 with --fail
   23 write error       26 read error (-d @FILE) 28 timeout (either peer)
