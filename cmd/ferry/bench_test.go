@@ -124,7 +124,7 @@ func TestBench(t *testing.T) {
 				t.Errorf("transports %v", names)
 			}
 			for k, r := range rep.Ratios {
-				if !(r.Min > 0 && r.Min <= r.Median && r.Median <= r.Max) {
+				if !(r.Min >= 0 && r.Min <= r.Median && r.Median <= r.Max && r.Max > 0) {
 					t.Errorf("ratio %s not sane: %+v", k, r)
 				}
 			}
