@@ -3,342 +3,431 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
 	"os"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ferryhttp/ferry"
 	"github.com/ferryhttp/ferry/proxyconfig"
-	"github.com/ferryhttp/ferry/verify"
 )
 
-// getOptions are the parsed flags of `ferry get`.
+// getOptions are the flags of `ferry get`: the shared client flags and
+// those about the one response.
 type getOptions struct {
-	URL            string
-	Proxy          string
-	Headers        []string
-	ProxyHeaders   []string
-	ForwardHTTPS   bool
-	CACert         string
-	ProxyCACert    string
-	Pin            string
-	ProxyPin       string
-	Insecure       bool
-	ConnectTimeout time.Duration
-	ReadTimeout    time.Duration
-	Method         string
-	Data           string
-	HasData        bool
-	Output         string
-	Fail           bool
-	Verbose        bool
+	clientOptions
+	Include   bool
+	Location  bool
+	MaxRedirs int
+	Output    string
+	Fail      bool
+	Silent    bool
+	ShowError bool
+	Verbose   bool
 }
 
-// flagSpec describes one flag: its names and whether it takes a value.
-type flagSpec struct {
-	names []string
-	value bool
-	set   func(o *getOptions, v string) error
+// defaultMaxRedirs is http.Client's own limit (curl's default is 50): -L
+// follows redirects with http.Client's policy, which also drops
+// Authorization and cookies on a redirect to another host.
+const defaultMaxRedirs = 10
+
+func (o *getOptions) flagSet() *flagSet {
+	fs := newFlagSet("get", "URL")
+	o.clientOptions.register(fs)
+	fs.boolVar(&o.Include, "-i, --include", "write the status line and headers before the body")
+	fs.boolVar(&o.Location, "-L, --location", "follow redirects, at most --max-redirs")
+	fs.intVar(&o.MaxRedirs, "--max-redirs", "N", "redirects -L follows (default 10, as http.Client; curl's is 50)", 0, 1000)
+	fs.stringVar(&o.Output, "-o, --output", "FILE", "write the body to FILE (checked before the request is sent)")
+	fs.boolVar(&o.Fail, "-f, --fail", "exit 22 on an HTTP status of 400 or more, writing no body")
+	fs.boolVar(&o.Silent, "-s, --silent", "no progress bar and no error messages")
+	fs.boolVar(&o.ShowError, "-S, --show-error", "with -s, still print error messages")
+	fs.boolVar(&o.Verbose, "-v, --verbose", "request and response heads, CONNECT, mode, proxy, TLS, timings")
+	return fs
 }
 
-func getFlags() []flagSpec {
-	dur := func(dst *time.Duration) func(*getOptions, string) error {
-		return func(_ *getOptions, v string) error {
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				if secs, err2 := time.ParseDuration(v + "s"); err2 == nil {
-					d, err = secs, nil
-				}
-			}
-			*dst = d
-			return err
-		}
-	}
-	return []flagSpec{
-		{[]string{"-x", "--proxy"}, true, func(o *getOptions, v string) error { o.Proxy = v; return nil }},
-		{[]string{"-H", "--header"}, true, func(o *getOptions, v string) error { o.Headers = append(o.Headers, v); return nil }},
-		{[]string{"--proxy-header"}, true, func(o *getOptions, v string) error { o.ProxyHeaders = append(o.ProxyHeaders, v); return nil }},
-		{[]string{"--forward-https"}, false, func(o *getOptions, _ string) error { o.ForwardHTTPS = true; return nil }},
-		{[]string{"--cacert"}, true, func(o *getOptions, v string) error { o.CACert = v; return nil }},
-		{[]string{"--proxy-cacert"}, true, func(o *getOptions, v string) error { o.ProxyCACert = v; return nil }},
-		{[]string{"--pin"}, true, func(o *getOptions, v string) error { o.Pin = v; return nil }},
-		{[]string{"--proxy-pin"}, true, func(o *getOptions, v string) error { o.ProxyPin = v; return nil }},
-		{[]string{"-k", "--insecure"}, false, func(o *getOptions, _ string) error { o.Insecure = true; return nil }},
-		{[]string{"--connect-timeout"}, true, func(o *getOptions, v string) error { return dur(&o.ConnectTimeout)(o, v) }},
-		{[]string{"--read-timeout"}, true, func(o *getOptions, v string) error { return dur(&o.ReadTimeout)(o, v) }},
-		{[]string{"-X", "--request"}, true, func(o *getOptions, v string) error { o.Method = v; return nil }},
-		{[]string{"-d", "--data"}, true, func(o *getOptions, v string) error { o.Data, o.HasData = v, true; return nil }},
-		{[]string{"-o", "--output"}, true, func(o *getOptions, v string) error { o.Output = v; return nil }},
-		{[]string{"-f", "--fail"}, false, func(o *getOptions, _ string) error { o.Fail = true; return nil }},
-		{[]string{"-v", "--verbose"}, false, func(o *getOptions, _ string) error { o.Verbose = true; return nil }},
-	}
+// parseGet parses the flags of `ferry get` and returns them with the URL.
+func parseGet(args []string) (*getOptions, string, error) {
+	o := &getOptions{MaxRedirs: defaultMaxRedirs}
+	u, err := o.flagSet().parse(args)
+	return o, u, err
 }
 
-// parseGet parses flags in any order around the one URL, with short and
-// long names, "--name=value" and "--name value".
-func parseGet(args []string) (*getOptions, error) {
-	specs := map[string]flagSpec{}
-	for _, s := range getFlags() {
-		for _, n := range s.names {
-			specs[n] = s
-		}
+func runGet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	o, rawURL, err := parseGet(args)
+	if err == errHelp {
+		o.flagSet().usage(stdout)
+		return exitOK
 	}
-	o := &getOptions{}
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			if i+1 < len(args) && o.URL == "" {
-				o.URL = args[i+1]
-				i++
-			}
-			continue
-		}
-		if !strings.HasPrefix(a, "-") || a == "-" {
-			if o.URL != "" {
-				return nil, fmt.Errorf("more than one URL: %q and %q", o.URL, a)
-			}
-			o.URL = a
-			continue
-		}
-		name, val, hasVal := strings.Cut(a, "=")
-		s, ok := specs[name]
-		if !ok {
-			return nil, fmt.Errorf("unknown flag %s", name)
-		}
-		if s.value && !hasVal {
-			if i+1 >= len(args) {
-				return nil, fmt.Errorf("flag %s needs a value", name)
-			}
-			i++
-			val = args[i]
-		} else if !s.value && hasVal {
-			return nil, fmt.Errorf("flag %s takes no value", name)
-		}
-		if err := s.set(o, val); err != nil {
-			return nil, fmt.Errorf("flag %s: %v", name, err)
-		}
-	}
-	if o.URL == "" {
-		return nil, errors.New("no URL")
-	}
-	u, err := url.Parse(o.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("URL %q: want http:// or https:// with a host", o.URL)
-	}
-	return o, nil
-}
-
-func runGet(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	o, err := parseGet(args)
 	if err != nil {
-		fmt.Fprintf(stderr, "ferry get: %v (see ferry help)\n", err)
+		fmt.Fprintf(stderr, "ferry get: %v (see ferry get -h)\n", err)
 		return exitUsage
 	}
-	tr, err := buildTransport(o)
-	if err != nil {
-		fmt.Fprintf(stderr, "ferry get: %v\n", err)
-		return exitUsage
+	g := &getter{o: o, stdout: stdout, stderr: stderr}
+	return g.run(ctx, rawURL, stdin)
+}
+
+// getter runs one `ferry get`.
+type getter struct {
+	o              *getOptions
+	stdout, stderr io.Writer
+	c              *client
+}
+
+// fail prints msg unless -s (without -S) silenced it, and returns code.
+func (g *getter) fail(code int, msg string) int {
+	if !g.o.Silent || g.o.ShowError {
+		fmt.Fprintf(g.stderr, "ferry get: %s\n", msg)
 	}
+	return code
+}
+
+func (g *getter) failErr(err error) int {
+	if ee, ok := err.(*exitError); ok {
+		return g.fail(ee.code, ee.err.Error())
+	}
+	return g.fail(exitInternal, err.Error())
+}
+
+func (g *getter) run(ctx context.Context, rawURL string, stdin io.Reader) int {
+	c, err := newClient(&g.o.clientOptions, rawURL)
+	if err != nil {
+		return g.failErr(err)
+	}
+	g.c = c
+	// The output is opened before anything is sent: a request that cannot
+	// keep its answer is not worth sending (an upload would be lost).
+	out, err := openOutput(g.o.Output, g.stdout)
+	if err != nil {
+		return g.failErr(err)
+	}
+	code := g.fetch(ctx, stdin, out)
+	if err := out.finish(code == exitOK); err != nil && code == exitOK {
+		code = g.fail(exitWrite, fmt.Sprintf("writing %s: %v", g.o.Output, err))
+	}
+	return code
+}
+
+func (g *getter) fetch(ctx context.Context, stdin io.Reader, out *output) int {
+	c, o := g.c, g.o
+	req, err := g.newRequest(ctx, stdin)
+	if err != nil {
+		return g.failErr(err)
+	}
+	tr := c.ferryTransport(nil, 0)
 	defer tr.CloseIdleConnections()
-	req, err := buildRequest(o, stdin)
-	if err != nil {
-		fmt.Fprintf(stderr, "ferry get: %v\n", err)
-		return exitUsage
-	}
-	var tm timings
+
 	start := time.Now()
+	v := &verbose{w: g.stderr, c: c, start: start, on: o.Verbose}
+	v.setRequest(req)
 	if o.Verbose {
-		req = req.WithContext(httptrace.WithClientTrace(req.Context(), tm.trace(start)))
-		tr.OnProxyConnectResponse = func(ctx context.Context, p *url.URL, creq *http.Request, cres *http.Response) error {
-			fmt.Fprintf(stderr, "* CONNECT %s via %s: %s\n", creq.Host, proxyconfig.Redacted(p), cres.Status)
+		if c.proxy != nil {
+			v.printf("* proxy %s (from %s)\n", proxyconfig.Redacted(c.proxy), c.proxyFrom)
+		}
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), v.trace()))
+		tr.OnProxyConnectResponse = func(_ context.Context, p *url.URL, creq *http.Request, cres *http.Response) error {
+			v.connectExchange(p, creq, cres)
 			return nil
 		}
 	}
-	if f, ok := req.Body.(*os.File); ok && isTerminal(stderr) {
+	if f, ok := req.Body.(*os.File); ok && g.progressOK() {
 		if st, err := f.Stat(); err == nil && st.Size() > progressMin {
-			req.Body = &progress{r: f, total: st.Size(), w: stderr, label: "upload"}
+			req.Body = &progress{r: f, total: st.Size(), w: g.stderr, label: "upload"}
 		}
 	}
-	resp, err := (&http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	hc := &http.Client{Transport: tr, CheckRedirect: func(next *http.Request, via []*http.Request) error {
+		if !o.Location {
+			return http.ErrUseLastResponse
+		}
+		if len(via) > o.MaxRedirs {
+			return &exitError{exitRedirects, fmt.Errorf("more than %d redirects (--max-redirs), last to %s", o.MaxRedirs, next.URL.Redacted())}
+		}
+		v.printf("* redirect to %s\n", next.URL.Redacted())
+		v.setRequest(next)
+		return nil
+	}}
+	resp, err := hc.Do(req)
 	if err != nil {
-		return reportError(stderr, err)
+		if ctx.Err() != nil {
+			return g.fail(exitInterrupted, "interrupted")
+		}
+		code, msg := c.peerFailure(err, req.URL)
+		return g.fail(code, msg)
 	}
 	defer resp.Body.Close()
 	if o.Verbose {
-		describe(stderr, resp, &tm, start)
-	}
-	out := stdout
-	if o.Output != "" {
-		f, err := os.Create(o.Output)
-		if err != nil {
-			fmt.Fprintf(stderr, "ferry get: %v\n", err)
-			return exitUsage
-		}
-		defer f.Close()
-		out = f
-	}
-	var body io.Reader = resp.Body
-	if isTerminal(stderr) && resp.ContentLength > progressMin {
-		body = &progress{r: resp.Body, total: resp.ContentLength, w: stderr, label: "download"}
-	}
-	if _, err := io.Copy(out, body); err != nil {
-		return reportError(stderr, err)
-	}
-	if o.Verbose {
-		fmt.Fprintf(stderr, "* total %v\n", time.Since(start).Round(time.Microsecond))
+		v.response(resp)
 	}
 	if o.Fail && resp.StatusCode >= 400 {
-		fmt.Fprintf(stderr, "ferry get: the server answered %s\n", resp.Status)
-		return exitHTTP
+		// As curl --fail: the error page is not the document asked for.
+		return g.fail(exitHTTP, fmt.Sprintf("the origin answered %s for %s", resp.Status, resp.Request.URL.Redacted()))
+	}
+	if o.Include {
+		var head strings.Builder
+		fmt.Fprintf(&head, "%s %s\r\n", resp.Proto, resp.Status)
+		resp.Header.Write(&head)
+		head.WriteString("\r\n")
+		if _, err := io.WriteString(out, head.String()); err != nil {
+			return g.fail(exitWrite, "writing the output: "+err.Error())
+		}
+	}
+	var body io.Reader = resp.Body
+	if g.progressOK() && resp.ContentLength > progressMin {
+		body = &progress{r: resp.Body, total: resp.ContentLength, w: g.stderr, label: "download"}
+	}
+	if _, err := io.Copy(out, body); err != nil {
+		if out.err != nil {
+			return g.fail(exitWrite, "writing the output: "+out.err.Error())
+		}
+		if ctx.Err() != nil {
+			return g.fail(exitInterrupted, "interrupted")
+		}
+		code, msg := c.peerFailure(err, resp.Request.URL)
+		return g.fail(code, "reading the body: "+msg)
+	}
+	if o.Verbose {
+		v.printf("* total %v\n", time.Since(start).Round(time.Microsecond))
 	}
 	return exitOK
 }
 
-func buildTransport(o *getOptions) (*ferry.Transport, error) {
-	tr := &ferry.Transport{
-		Proxy:                 ferry.ProxyFromEnvironment,
-		UseForwardingForHTTPS: o.ForwardHTTPS,
-		ConnectTimeout:        o.ConnectTimeout,
-		ReadTimeout:           o.ReadTimeout,
-		OriginVerify:          verify.Policy{Fingerprint: o.Pin, InsecureSkipVerify: o.Insecure},
-		ProxyVerify:           verify.Policy{Fingerprint: o.ProxyPin},
-	}
-	if o.Proxy != "" {
-		p, err := proxyconfig.Parse(o.Proxy)
-		if err != nil {
-			return nil, err
-		}
-		tr.Proxy = http.ProxyURL(p)
-	}
-	var err error
-	if tr.TLSClientConfig, err = tlsWithCA(o.CACert); err != nil {
-		return nil, err
-	}
-	if tr.ProxyTLSClientConfig, err = tlsWithCA(o.ProxyCACert); err != nil {
-		return nil, err
-	}
-	if len(o.ProxyHeaders) > 0 {
-		tr.ProxyHeader = http.Header{}
-		for _, h := range o.ProxyHeaders {
-			k, v, ok := strings.Cut(h, ":")
-			if !ok {
-				return nil, fmt.Errorf("--proxy-header %q: want 'Name: value'", h)
-			}
-			tr.ProxyHeader.Add(strings.TrimSpace(k), strings.TrimSpace(v))
-		}
-	}
-	return tr, nil
-}
+func (g *getter) progressOK() bool { return !g.o.Silent && isTerminal(g.stderr) }
 
-func tlsWithCA(file string) (*tls.Config, error) {
-	if file == "" {
-		return nil, nil
-	}
-	pem, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s: no PEM certificates", file)
-	}
-	return &tls.Config{RootCAs: pool}, nil
-}
-
-func buildRequest(o *getOptions, stdin io.Reader) (*http.Request, error) {
-	method := o.Method
+func (g *getter) newRequest(ctx context.Context, stdin io.Reader) (*http.Request, error) {
+	c := g.c
 	var body io.Reader
-	if o.HasData {
-		if method == "" {
-			method = http.MethodPost
-		}
-		switch {
-		case o.Data == "-":
+	if c.opts.HasData {
+		switch d := c.opts.Data; {
+		case d == "-":
 			body = stdin
-		case strings.HasPrefix(o.Data, "@"):
-			f, err := os.Open(o.Data[1:])
+		case strings.HasPrefix(d, "@"):
+			f, err := os.Open(d[1:])
 			if err != nil {
-				return nil, err
+				return nil, &exitError{exitRead, fmt.Errorf("-d: %v", err)}
 			}
 			body = f
 		default:
-			body = strings.NewReader(o.Data)
+			body = strings.NewReader(d)
 		}
 	}
-	if method == "" {
-		method = http.MethodGet
-	}
-	req, err := http.NewRequest(method, o.URL, body)
+	req, err := http.NewRequestWithContext(ctx, c.method(), c.target.String(), body)
 	if err != nil {
-		return nil, err
+		return nil, usageErr("%v", err)
 	}
 	if f, ok := body.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
 			req.ContentLength = st.Size()
 		}
 	}
-	for _, h := range o.Headers {
-		k, v, ok := strings.Cut(h, ":")
-		if !ok {
-			return nil, fmt.Errorf("-H %q: want 'Name: value'", h)
-		}
-		req.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
-	}
+	req.Header = c.header.Clone()
 	return req, nil
 }
 
-// reportError prints one line and picks the exit code: the proxy's fault,
-// a timeout, or the origin's/network's.
-func reportError(stderr io.Writer, err error) int {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	var pe *ferry.ProxyError
-	if errors.As(err, &pe) {
-		fmt.Fprintf(stderr, "ferry get: proxy failure: %v\n", pe)
-		return exitProxy
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		fmt.Fprintf(stderr, "ferry get: timeout: %v\n", err)
-		return exitTimeout
-	}
-	fmt.Fprintf(stderr, "ferry get: %v\n", err)
-	return exitOrigin
+// output is standard output or the -o file. The file is opened (created if
+// need be) before the request is sent, so an unwritable path fails first;
+// it is truncated only when the body starts, and removed again if it did not
+// exist and nothing came (curl leaves no empty file behind either).
+type output struct {
+	w       io.Writer
+	f       *os.File
+	path    string
+	existed bool
+	started bool
+	err     error // the first write error
 }
 
-// timings collects httptrace events for -v.
-type timings struct {
-	dns, connect, tls, firstByte time.Duration
+func openOutput(path string, stdout io.Writer) (*output, error) {
+	if path == "" {
+		return &output{w: stdout}, nil
+	}
+	_, statErr := os.Stat(path)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o666)
+	if err != nil {
+		return nil, &exitError{exitWrite, fmt.Errorf("-o: %v", err)}
+	}
+	return &output{w: f, f: f, path: path, existed: statErr == nil}, nil
 }
 
-func (t *timings) trace(start time.Time) *httptrace.ClientTrace {
-	var dnsStart, connStart, tlsStart time.Time
+func (o *output) start() error {
+	if o.started {
+		return nil
+	}
+	o.started = true
+	if o.f == nil {
+		return nil
+	}
+	if st, err := o.f.Stat(); err == nil && st.Mode().IsRegular() {
+		return o.f.Truncate(0)
+	}
+	return nil
+}
+
+func (o *output) Write(p []byte) (int, error) {
+	if o.err != nil {
+		return 0, o.err
+	}
+	if err := o.start(); err != nil {
+		o.err = err
+		return 0, err
+	}
+	n, err := o.w.Write(p)
+	if err != nil {
+		o.err = err
+	}
+	return n, err
+}
+
+// finish closes the file: emptied on success without a body, removed after
+// a failure if this run created it.
+func (o *output) finish(ok bool) error {
+	if o.f == nil {
+		return nil
+	}
+	var err error
+	if ok {
+		err = o.start()
+	}
+	if cerr := o.f.Close(); err == nil {
+		err = cerr
+	}
+	if !ok && !o.started && !o.existed {
+		os.Remove(o.path)
+	}
+	return err
+}
+
+// verbose writes -v's lines: "* " for what ferry did, "> " for the request
+// as written (from httptrace, so it is what went on the wire), "< " for the
+// response. Credentials never appear: Authorization and Proxy-Authorization
+// keep their scheme only, URLs lose their password. Trace callbacks come
+// from the body writer's goroutine too, hence the mutex.
+type verbose struct {
+	w     io.Writer
+	c     *client
+	start time.Time
+	on    bool
+
+	mu                          sync.Mutex
+	cur                         *http.Request
+	inHead                      bool
+	dns, connect, tls, firstBy  time.Duration
+	dnsStart, connStart, tlsBeg time.Time
+}
+
+func (v *verbose) printf(format string, a ...any) {
+	if !v.on {
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	fmt.Fprintf(v.w, format, a...)
+}
+
+func (v *verbose) setRequest(r *http.Request) {
+	v.mu.Lock()
+	v.cur = r
+	v.mu.Unlock()
+}
+
+// requestLineLocked is what Request.Write or WriteProxy put on the wire.
+func (v *verbose) requestLineLocked() string {
+	r := v.cur
+	target := r.URL.RequestURI()
+	if v.c.mode(r.URL) == proxyconfig.Forward {
+		u := *r.URL
+		u.User = nil
+		target = u.String()
+	}
+	return fmt.Sprintf("> %s %s HTTP/1.1\n", r.Method, target)
+}
+
+func (v *verbose) headerField(k string, vs []string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !v.inHead {
+		v.inHead = true
+		io.WriteString(v.w, v.requestLineLocked())
+	}
+	for _, val := range vs {
+		fmt.Fprintf(v.w, "> %s: %s\n", k, redactCredentials(k, val))
+	}
+}
+
+func (v *verbose) headersDone() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !v.inHead {
+		io.WriteString(v.w, v.requestLineLocked())
+	}
+	v.inHead = false
+	io.WriteString(v.w, ">\n")
+}
+
+// connectExchange shows the CONNECT exchange once the reply came (ferry writes the
+// CONNECT outside the request's trace): what was sent, what came back.
+func (v *verbose) connectExchange(p *url.URL, creq *http.Request, cres *http.Response) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	fmt.Fprintf(v.w, "* CONNECT through %s\n", proxyconfig.Redacted(p))
+	fmt.Fprintf(v.w, "> CONNECT %s HTTP/1.1\n> Host: %s\n", creq.Host, creq.Host)
+	writeHead(v.w, "> ", creq.Header)
+	fmt.Fprintf(v.w, "< %s %s\n", cres.Proto, cres.Status)
+	writeHead(v.w, "< ", cres.Header)
+}
+
+// writeHead writes header lines in sorted order, each after prefix, then
+// the prefix alone (the blank line that ends a head). Credentials keep
+// their scheme only.
+func writeHead(w io.Writer, prefix string, h http.Header) {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		for _, val := range h[k] {
+			fmt.Fprintf(w, "%s%s: %s\n", prefix, k, redactCredentials(k, val))
+		}
+	}
+	fmt.Fprintln(w, prefix[:1])
+}
+
+func redactCredentials(key, val string) string {
+	if ck := http.CanonicalHeaderKey(key); ck == "Authorization" || ck == "Proxy-Authorization" {
+		scheme, _, _ := strings.Cut(val, " ")
+		return scheme + " [redacted]"
+	}
+	return val
+}
+
+func (v *verbose) trace() *httptrace.ClientTrace {
+	lock := func(f func()) { v.mu.Lock(); f(); v.mu.Unlock() }
 	return &httptrace.ClientTrace{
-		DNSStart:             func(httptrace.DNSStartInfo) { dnsStart = time.Now() },
-		DNSDone:              func(httptrace.DNSDoneInfo) { t.dns += time.Since(dnsStart) },
-		ConnectStart:         func(string, string) { connStart = time.Now() },
-		ConnectDone:          func(string, string, error) { t.connect += time.Since(connStart) },
-		TLSHandshakeStart:    func() { tlsStart = time.Now() },
-		TLSHandshakeDone:     func(tls.ConnectionState, error) { t.tls += time.Since(tlsStart) },
-		GotFirstResponseByte: func() { t.firstByte = time.Since(start) },
+		DNSStart:             func(httptrace.DNSStartInfo) { lock(func() { v.dnsStart = time.Now() }) },
+		DNSDone:              func(httptrace.DNSDoneInfo) { lock(func() { v.dns += time.Since(v.dnsStart) }) },
+		ConnectStart:         func(string, string) { lock(func() { v.connStart = time.Now() }) },
+		ConnectDone:          func(string, string, error) { lock(func() { v.connect += time.Since(v.connStart) }) },
+		TLSHandshakeStart:    func() { lock(func() { v.tlsBeg = time.Now() }) },
+		TLSHandshakeDone:     func(tls.ConnectionState, error) { lock(func() { v.tls += time.Since(v.tlsBeg) }) },
+		GotFirstResponseByte: func() { lock(func() { v.firstBy = time.Since(v.start) }) },
+		WroteHeaderField:     v.headerField,
+		WroteHeaders:         v.headersDone,
 	}
 }
 
-func describe(w io.Writer, resp *http.Response, t *timings, start time.Time) {
+func (v *verbose) response(resp *http.Response) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	w := v.w
 	info, _ := ferry.ConnInfoOf(resp)
 	proxy := "none"
 	if info.Proxy != nil {
-		proxy = info.Proxy.String()
+		proxy = proxyconfig.Redacted(info.Proxy)
 	}
 	fmt.Fprintf(w, "* mode %s, proxy %s, connection reused %v\n", info.Mode, proxy, info.Reused)
 	if info.ProxyTLS != nil {
@@ -346,17 +435,13 @@ func describe(w io.Writer, resp *http.Response, t *timings, start time.Time) {
 	}
 	if resp.TLS != nil {
 		fmt.Fprintf(w, "* TLS to origin: %s, verified %v\n", tls.VersionName(resp.TLS.Version), info.IsVerified)
-	} else if info.Mode.String() == "forward" && resp.Request.URL.Scheme == "https" {
-		fmt.Fprintln(w, "* TLS to origin: done by the proxy (UseForwardingForHTTPS); not verified by ferry")
+	} else if info.Mode == proxyconfig.Forward && resp.Request.URL.Scheme == "https" {
+		fmt.Fprintln(w, "* TLS to origin: done by the proxy (--forward-https); not verified by ferry")
 	}
-	fmt.Fprintf(w, "* timings: dns %v, connect %v, tls %v, first byte %v\n",
-		t.dns.Round(time.Microsecond), t.connect.Round(time.Microsecond), t.tls.Round(time.Microsecond), t.firstByte.Round(time.Microsecond))
+	r := func(d time.Duration) time.Duration { return d.Round(time.Microsecond) }
+	fmt.Fprintf(w, "* timings: dns %v, connect %v, tls %v, first byte %v\n", r(v.dns), r(v.connect), r(v.tls), r(v.firstBy))
 	fmt.Fprintf(w, "< %s %s\n", resp.Proto, resp.Status)
-	for k, vs := range resp.Header {
-		for _, v := range vs {
-			fmt.Fprintf(w, "< %s: %s\n", k, v)
-		}
-	}
+	writeHead(w, "< ", resp.Header)
 }
 
 const progressMin = 4 << 20
@@ -377,7 +462,7 @@ func (p *progress) Read(b []byte) (int, error) {
 	if time.Since(p.last) > 100*time.Millisecond || err != nil {
 		p.last = time.Now()
 		pct := 100 * p.done / max(p.total, 1)
-		bar := strings.Repeat("#", int(pct/4)) + strings.Repeat(" ", 25-int(min(pct, 100)/4))
+		bar := strings.Repeat("#", int(min(pct, 100)/4)) + strings.Repeat(" ", 25-int(min(pct, 100)/4))
 		fmt.Fprintf(p.w, "\r%s [%s] %3d%% %d/%d bytes", p.label, bar, pct, p.done, p.total)
 		if err != nil {
 			fmt.Fprintln(p.w)

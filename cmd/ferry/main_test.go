@@ -2,12 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,8 +13,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/ferryhttp/ferry/internal/proxytest"
 )
 
 var (
@@ -68,30 +63,76 @@ func TestParseGet(t *testing.T) {
 		name    string
 		args    []string
 		want    *getOptions
+		wantURL string
 		wantErr bool
 	}{
 		{name: "aliases-and-flags-after-url", args: []string{"http://h/", "-x", "http://p:3128", "--header", "A: 1", "-H", "B: 2", "--proxy-header=X-P: 3", "-k", "-v"},
-			want: &getOptions{URL: "http://h/", Proxy: "http://p:3128", Headers: []string{"A: 1", "B: 2"}, ProxyHeaders: []string{"X-P: 3"}, Insecure: true, Verbose: true}},
-		{name: "long-forms", args: []string{"--proxy=http://p", "--request", "PUT", "--data", "@f", "--output", "o", "--fail", "--forward-https", "https://h/"},
-			want: &getOptions{URL: "https://h/", Proxy: "http://p", Method: "PUT", Data: "@f", HasData: true, Output: "o", Fail: true, ForwardHTTPS: true}},
+			wantURL: "http://h/",
+			want:    &getOptions{clientOptions: clientOptions{Proxy: "http://p:3128", Headers: []string{"A: 1", "B: 2"}, ProxyHeaders: []string{"X-P: 3"}, Insecure: true}, Verbose: true, MaxRedirs: 10}},
+		{name: "long-forms", args: []string{"--proxy=http://p", "--request", "PUT", "--data", "@f", "--output", "o", "--fail", "--forward-https", "--include", "--location", "--max-redirs", "3", "--silent", "--show-error", "--proxy-insecure", "https://h/"},
+			wantURL: "https://h/",
+			want: &getOptions{clientOptions: clientOptions{Proxy: "http://p", Method: "PUT", Data: "@f", HasData: true, ForwardHTTPS: true, ProxyInsecure: true},
+				Output: "o", Fail: true, Include: true, Location: true, MaxRedirs: 3, Silent: true, ShowError: true}},
+		{name: "short-forms", args: []string{"-i", "-s", "-S", "-L", "-f", "-o", "out", "http://h/"},
+			wantURL: "http://h/",
+			want:    &getOptions{Include: true, Silent: true, ShowError: true, Location: true, Fail: true, Output: "out", MaxRedirs: 10}},
 		{name: "timeouts", args: []string{"--connect-timeout", "2s", "--read-timeout", "3", "http://h/"},
-			want: &getOptions{URL: "http://h/", ConnectTimeout: 2e9, ReadTimeout: 3e9}},
+			wantURL: "http://h/",
+			want:    &getOptions{clientOptions: clientOptions{ConnectTimeout: 2e9, ReadTimeout: 3e9}, MaxRedirs: 10}},
+		{name: "url-after-double-dash", args: []string{"-v", "--", "http://h/"}, wantURL: "http://h/", want: &getOptions{Verbose: true, MaxRedirs: 10}},
 		{name: "no-url", args: []string{"-v"}, wantErr: true},
 		{name: "two-urls", args: []string{"http://a/", "http://b/"}, wantErr: true},
 		{name: "unknown-flag", args: []string{"--nope", "http://a/"}, wantErr: true},
 		{name: "missing-value", args: []string{"http://a/", "-x"}, wantErr: true},
-		{name: "bad-scheme", args: []string{"ftp://a/"}, wantErr: true},
+		{name: "switch-with-value", args: []string{"--fail=yes", "http://a/"}, wantErr: true},
+		{name: "bad-duration", args: []string{"--connect-timeout", "soon", "http://a/"}, wantErr: true},
+		{name: "negative-duration", args: []string{"--read-timeout", "-1s", "http://a/"}, wantErr: true},
+		{name: "max-redirs-out-of-range", args: []string{"--max-redirs", "5000", "http://a/"}, wantErr: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := parseGet(tc.args)
+			got, u, err := parseGet(tc.args)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
 			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
+			if tc.wantErr {
+				return
+			}
+			if u != tc.wantURL {
+				t.Errorf("URL %q, want %q", u, tc.wantURL)
+			}
+			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(getOptions{})); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestHelp checks -h and --help print every registered flag on standard
+// output and exit 0, for each command.
+func TestHelp(t *testing.T) {
+	sets := map[string]*flagSet{
+		"get":   (&getOptions{}).flagSet(),
+		"bench": (&benchOptions{}).flagSet(),
+		"serve": (&serveOptions{}).flagSet(),
+	}
+	for cmd, fs := range sets {
+		for _, h := range []string{"-h", "--help"} {
+			t.Run(cmd+h, func(t *testing.T) {
+				var out, errOut bytes.Buffer
+				code := run(context.Background(), []string{cmd, h}, strings.NewReader(""), &out, &errOut)
+				if code != exitOK || errOut.Len() != 0 {
+					t.Fatalf("exit %d, stderr %q", code, errOut.String())
+				}
+				for _, f := range fs.flags {
+					for _, n := range f.names {
+						if !strings.Contains(out.String(), n) {
+							t.Errorf("help lacks %s:\n%s", n, out.String())
+						}
+					}
+				}
+			})
+		}
 	}
 }
 
@@ -119,65 +160,5 @@ func TestDemoJSON(t *testing.T) {
 	}
 	if len(rep.Upload) != 2 || !rep.Upload[0].Got413 {
 		t.Errorf("upload: %+v", rep.Upload)
-	}
-}
-
-func TestGetExitCodes(t *testing.T) {
-	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/missing" {
-			http.NotFound(w, r)
-			return
-		}
-		b, _ := io.ReadAll(r.Body)
-		io.WriteString(w, r.Method+" "+string(b))
-	}))
-	defer origin.Close()
-	p, err := proxytest.New(proxytest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	dead, _ := net.Listen("tcp", "127.0.0.1:0")
-	deadAddr := dead.Addr().String()
-	dead.Close()
-
-	dir := t.TempDir()
-	bodyFile := filepath.Join(dir, "body.txt")
-	os.WriteFile(bodyFile, []byte("from a file"), 0o644)
-	outFile := filepath.Join(dir, "out.txt")
-
-	cases := []struct {
-		name     string
-		stdin    string
-		args     []string
-		wantCode int
-		wantOut  string
-	}{
-		{"ok", "", []string{"get", origin.URL + "/x"}, 0, "GET "},
-		{"usage-no-url", "", []string{"get"}, 2, ""},
-		{"usage-bad-flag", "", []string{"get", "--bogus", origin.URL}, 2, ""},
-		{"proxy-refused", "", []string{"get", "-x", "http://" + deadAddr, origin.URL}, 5, ""},
-		{"origin-refused", "", []string{"get", "http://" + deadAddr + "/"}, 7, ""},
-		{"fail-on-404", "", []string{"get", "--fail", origin.URL + "/missing"}, 22, "404 page not found\n"},
-		{"data-file", "", []string{"get", "-d", "@" + bodyFile, origin.URL}, 0, "POST from a file"},
-		{"data-stdin", "piped", []string{"get", "-X", "PUT", "-d", "-", origin.URL}, 0, "PUT piped"},
-		{"through-proxy-with-header", "", []string{"get", origin.URL + "/p", "--proxy", p.URL().String(), "--proxy-header", "X-Via-Cli: yes"}, 0, "GET "},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			out, errOut, code := runBin(t, tc.stdin, tc.args...)
-			if code != tc.wantCode || out != tc.wantOut {
-				t.Errorf("exit %d out %q, want %d %q; stderr: %s", code, out, tc.wantCode, tc.wantOut, errOut)
-			}
-		})
-	}
-	recs := p.Requests()
-	if len(recs) != 1 || recs[0].Header.Get("X-Via-Cli") != "yes" || !strings.HasPrefix(recs[0].Target, "http://") {
-		t.Errorf("proxy records: %+v", recs)
-	}
-	_, _, code := runBin(t, "", "get", "-o", outFile, origin.URL+"/file")
-	got, _ := os.ReadFile(outFile)
-	if code != 0 || string(got) != "GET " {
-		t.Errorf("-o: exit %d, file %q", code, got)
 	}
 }

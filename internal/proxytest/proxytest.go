@@ -59,6 +59,11 @@ type Options struct {
 	UpstreamTLS *tls.Config
 	// Fault is the initial misbehaviour; see SetFault.
 	Fault Fault
+	// Addr is the address to listen on. Empty means 127.0.0.1 with a free port.
+	Addr string
+	// NoRecord keeps no records (Requests stays empty): for a long-running
+	// proxy, such as ferry serve's, whose records would only grow.
+	NoRecord bool
 }
 
 // Record is one request the proxy received.
@@ -90,9 +95,13 @@ type Proxy struct {
 	wg      sync.WaitGroup
 }
 
-// New starts a proxy on 127.0.0.1 with a free port.
+// New starts a proxy on opts.Addr, or on 127.0.0.1 with a free port.
 func New(opts Options) (*Proxy, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := opts.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -222,8 +231,10 @@ func (p *Proxy) handle(c net.Conn, idx int) {
 			return
 		}
 		p.mu.Lock()
-		p.records = append(p.records, Record{ConnIndex: idx, Method: req.Method, Target: req.RequestURI, Proto: req.Proto,
-			Host: req.Host, Header: req.Header.Clone(), TLS: p.opts.TLS != nil})
+		if !p.opts.NoRecord {
+			p.records = append(p.records, Record{ConnIndex: idx, Method: req.Method, Target: req.RequestURI, Proto: req.Proto,
+				Host: req.Host, Header: req.Header.Clone(), TLS: p.opts.TLS != nil})
+		}
 		fault := p.fault
 		p.mu.Unlock()
 

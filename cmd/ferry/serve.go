@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ferryhttp/ferry/internal/proxytest"
+	"github.com/ferryhttp/ferry/internal/testcert"
+)
+
+// serveOptions are the flags of `ferry serve`: loopback servers for ferry
+// bench to measure against from another process, as real servers run.
+type serveOptions struct {
+	HTTP, HTTPS, Proxy string
+	CA                 string
+	Size               int
+}
+
+const (
+	maxServeSize  = 1 << 30 // the largest body /bytes/N serves
+	serveDefault  = "127.0.0.1:0"
+	serveDisabled = "off"
+)
+
+func (o *serveOptions) flagSet() *flagSet {
+	fs := newFlagSet("serve", "")
+	fs.stringVar(&o.HTTP, "--http", "ADDR", "plain HTTP origin (default 127.0.0.1:0, a free port; off for none)")
+	fs.stringVar(&o.HTTPS, "--https", "ADDR", "HTTPS origin, certificate from a CA made at start (default 127.0.0.1:0; off)")
+	fs.stringVar(&o.Proxy, "--proxy", "ADDR", "forwarding and CONNECT proxy to loopback origins (default off)")
+	fs.stringVar(&o.CA, "--ca", "FILE", "write the CA certificate (PEM) here, for --cacert (default a temporary file)")
+	fs.intVar(&o.Size, "--size", "N", "bytes in each response body (default 13); GET /bytes/N serves N", 0, maxServeSize)
+	return fs
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o := &serveOptions{HTTP: serveDefault, HTTPS: serveDefault, Proxy: serveDisabled, Size: -1}
+	fs := o.flagSet()
+	if _, err := fs.parse(args); err != nil {
+		if err == errHelp {
+			fs.usage(stdout)
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "ferry serve: %v (see ferry serve -h)\n", err)
+		return exitUsage
+	}
+	s, err := startServe(o)
+	if err != nil {
+		fmt.Fprintf(stderr, "ferry serve: %v\n", err)
+		if ee, ok := err.(*exitError); ok {
+			return ee.code
+		}
+		return exitInternal
+	}
+	defer s.close()
+	s.print(stdout)
+	<-ctx.Done()
+	return exitOK
+}
+
+// served is a running `ferry serve`.
+type served struct {
+	httpURL, httpsURL, proxyURL string
+	caFile                      string
+	tempDir                     string
+	servers                     []*http.Server
+	proxy                       *proxytest.Proxy
+}
+
+func (s *served) print(w io.Writer) {
+	fmt.Fprintln(w, "ferry serve: loopback servers, until interrupted")
+	if s.httpURL != "" {
+		fmt.Fprintf(w, "http   %s\n", s.httpURL)
+	}
+	if s.httpsURL != "" {
+		fmt.Fprintf(w, "https  %s  --cacert %s\n", s.httpsURL, s.caFile)
+	}
+	if s.proxyURL != "" {
+		fmt.Fprintf(w, "proxy  %s  (forwards and tunnels to loopback only)\n", s.proxyURL)
+	}
+}
+
+func (s *served) close() {
+	for _, srv := range s.servers {
+		srv.Close()
+	}
+	if s.proxy != nil {
+		s.proxy.Close()
+	}
+	if s.tempDir != "" {
+		os.RemoveAll(s.tempDir)
+	}
+}
+
+// loopbackAddr refuses an address that is not on loopback: these servers
+// are for measuring, and the proxy dials loopback only.
+func loopbackAddr(flag, addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usageErr("%s %q: %v", flag, addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return usageErr("%s %q: ferry serve listens on loopback only", flag, addr)
+	}
+	return nil
+}
+
+func startServe(o *serveOptions) (s *served, err error) {
+	s = &served{}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	for _, a := range []struct{ flag, addr string }{{"--http", o.HTTP}, {"--https", o.HTTPS}, {"--proxy", o.Proxy}} {
+		if a.addr != serveDisabled {
+			if err := loopbackAddr(a.flag, a.addr); err != nil {
+				return s, err
+			}
+		}
+	}
+	raiseFileLimit(1 << 20) // as many connections as the hard limit allows: --idle opens thousands
+	body := []byte("hello, ferry\n")
+	if o.Size >= 0 {
+		body = make([]byte, o.Size)
+		for i := range body {
+			body[i] = 'a' + byte(i%26)
+		}
+	}
+	h := serveHandler(body)
+	ca, leaf := testcert.MustLocalhost("ferry serve CA")
+	listen := func(addr string, tlsCfg *tls.Config) (string, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return "", err
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 10 * time.Minute,
+			ErrorLog: log.New(io.Discard, "", 0)}
+		scheme := "http"
+		if tlsCfg != nil {
+			scheme = "https"
+			srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){} // HTTP/1.1 only, as ferry speaks
+			ln = tls.NewListener(ln, tlsCfg)
+		}
+		s.servers = append(s.servers, srv)
+		go srv.Serve(ln)
+		return scheme + "://" + ln.Addr().String() + "/", nil
+	}
+	if o.HTTP != serveDisabled {
+		if s.httpURL, err = listen(o.HTTP, nil); err != nil {
+			return s, err
+		}
+	}
+	if o.HTTPS != serveDisabled {
+		if s.httpsURL, err = listen(o.HTTPS, &tls.Config{Certificates: []tls.Certificate{leaf}, NextProtos: []string{"http/1.1"}}); err != nil {
+			return s, err
+		}
+		s.caFile = o.CA
+		if s.caFile == "" {
+			if s.tempDir, err = os.MkdirTemp("", "ferry-serve-"); err != nil {
+				return s, err
+			}
+			s.caFile = filepath.Join(s.tempDir, "ca.pem")
+		}
+		if err := os.WriteFile(s.caFile, ca.CertPEM, 0o644); err != nil {
+			return s, err
+		}
+	}
+	if o.Proxy != serveDisabled {
+		s.proxy, err = proxytest.New(proxytest.Options{Addr: o.Proxy, NoRecord: true, UpstreamTLS: &tls.Config{RootCAs: ca.Pool()}})
+		if err != nil {
+			return s, err
+		}
+		s.proxyURL = s.proxy.URL().String()
+	}
+	if s.httpURL == "" && s.httpsURL == "" && s.proxyURL == "" {
+		return s, usageErr("nothing to serve: every server is off")
+	}
+	return s, nil
+}
+
+// serveHandler answers every request with body, drained request body first,
+// and GET /bytes/N with N bytes; it allocates little, so that a benchmark's
+// figures show the client.
+func serveHandler(body []byte) http.Handler {
+	ctype := []string{"text/plain; charset=utf-8"}
+	clen := []string{strconv.Itoa(len(body))}
+	chunk := make([]byte, 32<<10)
+	for i := range chunk {
+		chunk[i] = 'a' + byte(i%26)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		h := w.Header()
+		h["Content-Type"] = ctype
+		if n, ok := strings.CutPrefix(r.URL.Path, "/bytes/"); ok {
+			size, err := strconv.ParseInt(n, 10, 64)
+			if err != nil || size < 0 || size > maxServeSize {
+				http.Error(w, "want /bytes/N with N in [0, 1 GiB]", http.StatusBadRequest)
+				return
+			}
+			h["Content-Length"] = []string{n}
+			for size > 0 {
+				k, err := w.Write(chunk[:min(size, int64(len(chunk)))])
+				if err != nil {
+					return
+				}
+				size -= int64(k)
+			}
+			return
+		}
+		h["Content-Length"] = clen
+		w.Write(body)
+	})
+}
