@@ -33,6 +33,10 @@ type ConnInfo struct {
 	// when the server answered anyway (an early 413, say): conn.ErrEarlyResponse,
 	// or the EPIPE/ECONNRESET the write met. Nil when the request went out whole.
 	WriteErr error
+	// SkippedProxies are the failures of the Transport.ProxyList entries tried,
+	// in order, before the one that served the request (which Proxy and Mode
+	// name). Nil when the first entry served it or ProxyList is not used.
+	SkippedProxies []*ProxyError
 }
 
 // ConnInfoOf returns the ConnInfo of a response that a Transport returned,
@@ -86,6 +90,7 @@ func connInfo(r *route, c *conn.Conn, reused bool) ConnInfo {
 		Reused:          reused,
 		ProxyTLS:        c.ProxyTLS(),
 		WriteErr:        c.WriteErr(),
+		SkippedProxies:  r.skipped,
 	}
 	if r.mode == proxyconfig.Forward {
 		info.IsVerified = false

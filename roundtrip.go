@@ -43,12 +43,25 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 		closeReqBody(req)
 		return nil, err
 	}
-	ctx := req.Context()
+	if s.proxyList != nil {
+		return t.roundTripList(req)
+	}
 	r, err := t.route(req)
 	if err != nil {
 		closeReqBody(req)
 		return nil, err
 	}
+	resp, _, err := t.send(req, &r, false)
+	return resp, err
+}
+
+// send sends req on route r, with one more try on a fresh connection when a
+// reused one turned out dead. With failover set, a failure that allows the
+// next entry of a proxy list (nothing of req reached the proxy; see
+// canFailover) returns next true and leaves req.Body open for that entry.
+func (t *Transport) send(req *http.Request, r *route, failover bool) (resp *http.Response, next bool, err error) {
+	s := t.s
+	ctx := req.Context()
 	trace := httptrace.ContextClientTrace(ctx)
 
 	ropts := conn.RequestOptions{
@@ -69,20 +82,24 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 
 	for attempt := 0; ; attempt++ {
-		resp, retry, err := t.attempt(ctx, req, &r, ropts, trace, attempt > 0)
+		res, retry, err := t.attempt(ctx, req, r, ropts, trace, attempt > 0)
 		if err == nil {
-			return t.finishResponse(req, resp, &r, askedGzip)
+			resp, err := t.finishResponse(req, res, r, askedGzip)
+			return resp, false, err
 		}
 		if !retry || attempt > 0 {
+			if failover && attempt == 0 && canFailover(ctx, err) {
+				return nil, true, err
+			}
 			closeReqBody(req)
-			return nil, err
+			return nil, false, err
 		}
 		// A reused connection turned out dead: rewind the body and try once
 		// more on a new connection (net/http's rules for replayable requests).
 		if req.Body != nil && req.Body != http.NoBody {
 			body, gerr := req.GetBody()
 			if gerr != nil {
-				return nil, err
+				return nil, false, err
 			}
 			r2 := req.Clone(ctx)
 			r2.Body = body

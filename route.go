@@ -28,10 +28,25 @@ type route struct {
 	// to the request itself (forward mode).
 	connectHeader http.Header
 	forwardHeader http.Header
+
+	// skipped are the ProxyList entries that failed before this one.
+	skipped []*ProxyError
 }
 
 // route decides the mode for req and builds its pool key and proxy headers.
 func (t *Transport) route(req *http.Request) (route, error) {
+	var p *url.URL
+	if proxy := t.s.proxy; proxy != nil {
+		var err error
+		if p, err = proxy(req); err != nil {
+			return route{}, fmt.Errorf("ferry: choosing proxy: %w", err)
+		}
+	}
+	return t.routeVia(req, p)
+}
+
+// routeVia builds the route of req through proxy p (nil: direct).
+func (t *Transport) routeVia(req *http.Request, p *url.URL) (route, error) {
 	var r route
 	s := t.s
 	u := req.URL
@@ -39,17 +54,11 @@ func (t *Transport) route(req *http.Request) (route, error) {
 	if r.target.Port == "" {
 		r.target.Port = proxyconfig.DefaultPort(u.Scheme)
 	}
-	if s.proxy != nil {
-		p, err := s.proxy(req)
-		if err != nil {
-			return r, fmt.Errorf("ferry: choosing proxy: %w", err)
+	if p != nil {
+		if err := proxyconfig.Validate(p); err != nil {
+			return r, err
 		}
-		if p != nil {
-			if err := proxyconfig.Validate(p); err != nil {
-				return r, err
-			}
-			r.proxy = p
-		}
+		r.proxy = p
 	}
 	mode, err := proxyconfig.Select(r.proxy, u, s.useForwardingForHTTPS)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/ferryhttp/ferry/proxyconfig"
 	"github.com/ferryhttp/ferry/verify"
@@ -59,6 +60,8 @@ func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig 
 // copied in freeze, so that it follows the same rule.
 type settings struct {
 	proxy                 func(*http.Request) (*url.URL, error)
+	proxyList             func(*http.Request) ([]*url.URL, error)
+	badProxyTimeout       time.Duration // resolved: DefaultBadProxyTimeout for zero
 	useForwardingForHTTPS bool
 	proxyHeader           http.Header // cloned
 	proxyConnectHeader    http.Header // cloned
@@ -82,6 +85,8 @@ type settings struct {
 func (t *Transport) freeze() *settings {
 	s := &settings{
 		proxy:                 t.Proxy,
+		proxyList:             t.ProxyList,
+		badProxyTimeout:       t.BadProxyTimeout,
 		useForwardingForHTTPS: t.UseForwardingForHTTPS,
 		proxyHeader:           t.ProxyHeader.Clone(),
 		proxyConnectHeader:    t.ProxyConnectHeader.Clone(),
@@ -105,6 +110,12 @@ func (t *Transport) freeze() *settings {
 			s.err = &ConfigError{Field: f.field, Err: err}
 			break
 		}
+	}
+	if s.badProxyTimeout == 0 {
+		s.badProxyTimeout = DefaultBadProxyTimeout
+	}
+	if t.Proxy != nil && t.ProxyList != nil {
+		s.err = ErrProxyAndProxyList
 	}
 	for _, h := range []http.Header{s.proxyHeader, s.proxyConnectHeader} {
 		if err := proxyconfig.ValidateHeader(h); err != nil {

@@ -53,6 +53,20 @@ type Transport struct {
 	// use forward mode only through a proxy known to drop them.
 	Proxy func(*http.Request) (*url.URL, error)
 
+	// ProxyList returns, per request, the routes to try in order: proxy URLs
+	// as Proxy takes them, nil for a direct connection (a PAC file's DIRECT);
+	// an empty list means direct. proxyconfig.ParsePAC turns a PAC answer
+	// into such a list, and package pac a PAC script into this function.
+	// The next entry is tried only when nothing of the request reached the
+	// current one (failover.go has the rules). Setting both Proxy and
+	// ProxyList is an error (ErrProxyAndProxyList) at the first request.
+	ProxyList func(*http.Request) ([]*url.URL, error)
+
+	// BadProxyTimeout is how long a ProxyList proxy that failed, while a
+	// later entry then served the request, is tried after the others. Zero
+	// means 5 minutes, as in Chromium; negative means never.
+	BadProxyTimeout time.Duration
+
 	// OnProxyConnectResponse is called with every reply of the proxy to a
 	// CONNECT (407 and 403 included), before its status is checked, as in
 	// http.Transport. A non-nil error aborts the connection and is returned
@@ -203,6 +217,7 @@ type Transport struct {
 	pool     *pool.Pool
 	connOpts *conn.Options
 	keyCache keyCache
+	bad      badProxies
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -227,6 +242,8 @@ func (t *Transport) CloseIdleConnections() {
 func (t *Transport) Clone() *Transport {
 	return &Transport{
 		Proxy:                  t.Proxy,
+		ProxyList:              t.ProxyList,
+		BadProxyTimeout:        t.BadProxyTimeout,
 		OnProxyConnectResponse: t.OnProxyConnectResponse,
 		DialContext:            t.DialContext,
 		DialTLSContext:         t.DialTLSContext,
