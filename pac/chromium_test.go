@@ -1,0 +1,94 @@
+package pac_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/dop251/goja"
+
+	"github.com/ferryhttp/ferry/pac"
+	"github.com/ferryhttp/ferry/proxyconfig"
+)
+
+// TestChromiumScripts runs Chromium's PAC resolver test scripts
+// (testdata/chromium, BSD) with the environment each expects and checks
+// Chromium's expected answer. pac_library_unittest.js checks the helper
+// functions itself and answers "PROXY success:80" only when all pass.
+func TestChromiumScripts(t *testing.T) {
+	everything := &fakeResolver{all: "127.0.0.1"}
+	cases := []struct {
+		file   string
+		opts   pac.Options
+		target string
+		want   string
+	}{
+		{"pac_library_unittest.js", pac.Options{}, "http://example.test/", "PROXY success:80"},
+		{"bindings.js", pac.Options{Resolver: everything}, "http://example.test/", "DIRECT"},
+		{"dns_fail.js", pac.Options{}, "http://example.test/", "PROXY success:80"},
+		{"direct.js", pac.Options{}, "http://example.test/", "DIRECT"},
+		{"ends_with_comment.js", pac.Options{}, "http://example.test/", "PROXY success:80"},
+		{"binding_from_global.js", pac.Options{}, "http://example.test/", "PROXY 127.0.0.1:80"},
+		{"binding_from_global.js", pac.Options{MyAddrs: myAddrs("10.0.0.5")}, "http://example.test/", "PROXY 10.0.0.5:80"},
+		{"simple.js", pac.Options{MyAddrs: myAddrs("172.16.1.2")}, "http://example.test/", "PROXY a:80"},
+		{"simple.js", pac.Options{MyAddrs: myAddrs("192.168.1.2")}, "http://10.1.2.3/", "PROXY b:80"},
+		{"simple.js", pac.Options{MyAddrs: myAddrs("192.168.1.2")}, "https://10.1.2.3/", "DIRECT"},
+		{"simple.js", pac.Options{MyAddrs: myAddrs("192.168.1.2")}, "http://foo.bar.baz.com/", "PROXY c:100"},
+		{"simple.js", pac.Options{MyAddrs: myAddrs("192.168.1.2")}, "http://unknown.test/", "PROXY c:100"},
+		{"simple.js", pac.Options{MyAddrs: myAddrs("192.168.1.2"), Resolver: &fakeResolver{names: map[string][]string{"known.test": {"192.0.2.7"}}}}, "http://known.test/", "DIRECT"},
+	}
+	for _, c := range cases {
+		t.Run(c.file+" "+c.target, func(t *testing.T) {
+			s := newScript(t, string(readData(t, "chromium/"+c.file)), c.opts)
+			got, err := s.FindProxy(context.Background(), mustURL(t, c.target))
+			if err != nil || got != c.want {
+				t.Errorf("FindProxy = %q, %v; want %q", got, err, c.want)
+			}
+		})
+	}
+}
+
+// TestChromiumSideEffects: a runtime keeps the script's globals between
+// calls (Chromium's side_effects.js counts up).
+func TestChromiumSideEffects(t *testing.T) {
+	s := newScript(t, string(readData(t, "chromium/side_effects.js")), pac.Options{Runtimes: 1, CacheTTL: -1})
+	for _, want := range []string{"PROXY sideffect_0", "PROXY sideffect_1", "PROXY sideffect_2"} {
+		got, err := s.FindProxy(context.Background(), mustURL(t, "http://example.test/"))
+		if err != nil || got != want {
+			t.Errorf("FindProxy = %q, %v; want %q", got, err, want)
+		}
+	}
+}
+
+// TestChromiumBadScripts: the scripts Chromium refuses, each with a clear error.
+func TestChromiumBadScripts(t *testing.T) {
+	cases := []struct {
+		file  string
+		check func(newErr, findErr error) bool
+	}{
+		{"missing_close_brace.js", func(err, _ error) bool {
+			var se *pac.ScriptError
+			return errors.As(err, &se) && se.Phase == "compile"
+		}},
+		{"no_entrypoint.js", func(err, _ error) bool { return errors.Is(err, pac.ErrNoEntryPoint) }},
+		{"return_empty_string.js", func(_, err error) bool { return errors.Is(err, proxyconfig.ErrNoUsableProxy) }},
+		{"return_integer.js", func(_, err error) bool { return errors.Is(err, pac.ErrBadResult) }},
+		{"return_null.js", func(_, err error) bool { return errors.Is(err, pac.ErrBadResult) }},
+		{"unhandled_exception.js", func(_, err error) bool {
+			var ex *goja.Exception
+			return errors.As(err, &ex)
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.file, func(t *testing.T) {
+			s, newErr := pac.New(readData(t, "chromium/"+c.file), pac.Options{Resolver: &fakeResolver{}, MyAddrs: noAddrs})
+			var findErr error
+			if newErr == nil {
+				_, findErr = s.FindProxy(context.Background(), mustURL(t, "http://example.test/"))
+			}
+			if !c.check(newErr, findErr) {
+				t.Errorf("New: %v; FindProxy: %v", newErr, findErr)
+			}
+		})
+	}
+}

@@ -1,0 +1,2 @@
+var x = "This is an invalid PAC script because it lacks a " +
+        "FindProxyForURL() function";
