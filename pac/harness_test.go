@@ -106,3 +106,5 @@ func TestFakeResolver(t *testing.T) {
 		t.Error("b.test resolved")
 	}
 }
+
+func writeFile(path string, b []byte) error { return os.WriteFile(path, b, 0o644) }

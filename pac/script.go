@@ -201,7 +201,7 @@ func (s *Script) Decide(ctx context.Context, target *url.URL) (string, []*url.UR
 	if target == nil || target.Host == "" {
 		return "", nil, fmt.Errorf("pac: target URL has no host")
 	}
-	host := target.Hostname()
+	host := strings.ToLower(target.Hostname())
 	if bypass(host) {
 		return "DIRECT", []*url.URL{nil}, nil
 	}
