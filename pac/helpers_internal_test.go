@@ -56,7 +56,9 @@ func TestHelpers(t *testing.T) {
 			"dual.test":     {"2001:db8::5", "192.0.2.5"},
 			"v6only.test":   {"2001:db8::6"},
 		},
-		MyAddrs:    func(context.Context) ([]netip.Addr, error) { return []netip.Addr{netip.MustParseAddr("192.0.2.99"), netip.MustParseAddr("2001:db8::99")}, nil },
+		MyAddrs: func(context.Context) ([]netip.Addr, error) {
+			return []netip.Addr{netip.MustParseAddr("192.0.2.99"), netip.MustParseAddr("2001:db8::99")}, nil
+		},
 		DNSTimeout: 50 * time.Millisecond,
 	}
 	cases := []struct{ expr, want string }{
@@ -149,7 +151,6 @@ func TestDateHelpersClock(t *testing.T) {
 		}
 	}
 }
-
 
 func TestGlobMatch(t *testing.T) {
 	for _, c := range []struct {
