@@ -46,6 +46,9 @@ type SquidOptions struct {
 	CertFile, KeyFile string // the https_port's certificate and key (PEM)
 	CAFile            string // CA squid trusts when it opens TLS to origins itself
 	User, Password    string // credentials for the Auth port
+	// HostsFile, if set, is squid's hosts_file: the test's own names for
+	// loopback origins, so that no test name reaches the system resolver.
+	HostsFile string
 }
 
 // Squid is a running squid.
@@ -116,6 +119,9 @@ http_access deny authport !authed
 http_access allow local
 http_access deny all
 `, dir, ports[0], ports[1], ports[2], o.CertFile, o.KeyFile, o.CAFile, htpasswd, ports[3])
+	if o.HostsFile != "" {
+		conf += "hosts_file " + o.HostsFile + "\n"
+	}
 	confFile := filepath.Join(dir, "squid.conf")
 	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
