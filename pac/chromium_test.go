@@ -92,3 +92,17 @@ func TestChromiumBadScripts(t *testing.T) {
 		})
 	}
 }
+
+// TestFindProxyForURLEx: when a script defines Microsoft's
+// FindProxyForURLEx, it is called instead of FindProxyForURL.
+func TestFindProxyForURLEx(t *testing.T) {
+	s := newScript(t, `
+		function FindProxyForURL(url, host) { return "PROXY classic:1"; }
+		function FindProxyForURLEx(url, host) { return "PROXY ex:1; " + (isResolvableEx(host) ? "DIRECT" : "PROXY unresolved:1"); }`,
+		pac.Options{Resolver: &fakeResolver{names: map[string][]string{"v6.test": {"2001:db8::1"}}}})
+	for target, want := range map[string]string{"http://v6.test/": "PROXY ex:1; DIRECT", "http://none.test/": "PROXY ex:1; PROXY unresolved:1"} {
+		if got, err := s.FindProxy(context.Background(), mustURL(t, target)); err != nil || got != want {
+			t.Errorf("%s: %q, %v; want %q", target, got, err, want)
+		}
+	}
+}
