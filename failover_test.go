@@ -21,6 +21,7 @@ import (
 	"github.com/ferryhttp/ferry"
 	"github.com/ferryhttp/ferry/internal/proxytest"
 	"github.com/ferryhttp/ferry/internal/testcert"
+	"github.com/ferryhttp/ferry/verify"
 )
 
 // closedPort returns the URL of a loopback port nobody listens on: dialling
@@ -438,4 +439,60 @@ func TestFailoverDialErrors(t *testing.T) {
 	if len(info.SkippedProxies) != 2 || !errors.As(info.SkippedProxies[0], new(*net.DNSError)) || !errors.Is(info.SkippedProxies[1], syscall.EHOSTUNREACH) {
 		t.Errorf("SkippedProxies = %v, want the DNS and the unreachable errors", info.SkippedProxies)
 	}
+}
+
+// TestFailoverPins: a pin mismatch with an https proxy is that proxy's TLS
+// failing (fail over); a pin mismatch with the target is not (no failover).
+// A dead SOCKS5 entry is passed over like any proxy.
+func TestFailoverPins(t *testing.T) {
+	w := newWorld(t, proxytest.Options{})
+	wrongPin := "sha256/" + strings.Repeat("ab", 32)
+	socks, err := proxytest.NewSOCKS5("", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { socks.Close() })
+
+	t.Run("proxy pin", func(t *testing.T) {
+		// Two https proxies with certificates from one CA; the pin is the
+		// second's, so the first fails its TLS and the second serves.
+		leaf2, err := w.ca.LocalhostLeaf()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert2, _ := x509.ParseCertificate(leaf2.Certificate[0])
+		pinned := startProxy(t, proxytest.Options{TLS: &tls.Config{Certificates: []tls.Certificate{leaf2}}, UpstreamTLS: &tls.Config{RootCAs: w.ca.Pool()}})
+		tr := w.listTransport(w.tlsProxy.URL(), pinned.URL())
+		tr.ProxyVerify.Fingerprint = verify.FingerprintOf(cert2)
+		resp, err := get(t, tr, w.tlsOrigin.URL+"/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, _ := ferry.ConnInfoOf(resp)
+		if info.Proxy.Host != pinned.URL().Host || len(info.SkippedProxies) != 1 || !errors.As(info.SkippedProxies[0], new(*verify.PinMismatchError)) {
+			t.Errorf("served by %v after %v; want the pinned proxy after the first's pin mismatch", info.Proxy, info.SkippedProxies)
+		}
+	})
+	t.Run("origin pin", func(t *testing.T) {
+		next := startProxy(t, proxytest.Options{})
+		tr := w.listTransport(w.httpProxy.URL(), next.URL())
+		tr.OriginVerify.Fingerprint = wrongPin
+		_, err := get(t, tr, w.tlsOrigin.URL+"/")
+		if !errors.As(err, new(*verify.PinMismatchError)) || errors.As(err, new(*ferry.ProxyError)) {
+			t.Errorf("err = %v, want the origin's pin mismatch, not a ProxyError", err)
+		}
+		if n := next.Conns(); n != 0 {
+			t.Errorf("the next entry got %d connections, want 0", n)
+		}
+	})
+	t.Run("dead socks5", func(t *testing.T) {
+		resp, err := get(t, w.listTransport(closedPort(t, "socks5h"), socks.URL()), w.httpOrigin.URL+"/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, _ := ferry.ConnInfoOf(resp)
+		if info.Proxy.Host != socks.URL().Host || len(info.SkippedProxies) != 1 {
+			t.Errorf("served by %v after %d skipped; want the SOCKS5 proxy after 1", info.Proxy, len(info.SkippedProxies))
+		}
+	})
 }
