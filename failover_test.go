@@ -496,3 +496,36 @@ func TestFailoverPins(t *testing.T) {
 		}
 	})
 }
+
+// TestFailoverConcurrent: many requests fail over at once; the bad-proxy
+// table is shared safely (run with -race) and every request is served.
+func TestFailoverConcurrent(t *testing.T) {
+	w := newWorld(t, proxytest.Options{})
+	tr := w.listTransport(closedPort(t, "http"), closedPort(t, "https"), w.httpProxy.URL())
+	var wg sync.WaitGroup
+	errs := make(chan error, 80)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				req, _ := http.NewRequest("GET", w.httpOrigin.URL+"/", nil)
+				resp, err := tr.RoundTrip(req)
+				if err != nil {
+					errs <- err
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := len(w.httpOrigin.Received()); n != 80 {
+		t.Errorf("origin got %d requests, want 80", n)
+	}
+}
