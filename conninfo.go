@@ -33,10 +33,20 @@ type ConnInfo struct {
 	// when the server answered anyway (an early 413, say): conn.ErrEarlyResponse,
 	// or the EPIPE/ECONNRESET the write met. Nil when the request went out whole.
 	WriteErr error
-	// SkippedProxies are the failures of the Transport.ProxyList entries tried,
-	// in order, before the one that served the request (which Proxy and Mode
-	// name). Nil when the first entry served it or ProxyList is not used.
-	SkippedProxies []*ProxyError
+	// Skipped are the Transport.ProxyList entries tried, in order, before the
+	// one that served the request (which Proxy and Mode name), each with the
+	// error that made ferry move on. Nil when the first entry served it or
+	// ProxyList is not used.
+	Skipped []SkippedRoute
+}
+
+// SkippedRoute is an entry of a proxy list that failed before another
+// served the request.
+type SkippedRoute struct {
+	// Proxy is the entry's proxy URL, nil for DIRECT.
+	Proxy *url.URL
+	// Err is its failure: a *ProxyError for a proxy, the dial error for DIRECT.
+	Err error
 }
 
 // ConnInfoOf returns the ConnInfo of a response that a Transport returned,
@@ -90,7 +100,7 @@ func connInfo(r *route, c *conn.Conn, reused bool) ConnInfo {
 		Reused:          reused,
 		ProxyTLS:        c.ProxyTLS(),
 		WriteErr:        c.WriteErr(),
-		SkippedProxies:  r.skipped,
+		Skipped:         r.skipped,
 	}
 	if r.mode == proxyconfig.Forward {
 		info.IsVerified = false

@@ -72,15 +72,15 @@
 // ProxyList gives a request an ordered list of routes, as a PAC file does
 // ("PROXY a:3128; PROXY b:3128; DIRECT"; proxyconfig.ParsePAC reads that
 // form). ferry moves to the next entry by Chromium's rules, only when
-// nothing of the request reached the proxy: its dial failed (refused, timed
-// out, name not resolved, unreachable), TLS with an https proxy failed, or a
-// tunnel's connection closed, reset or timed out before the CONNECT reply.
-// It never moves on after a CONNECT answered with a status (403, 407), after
-// a forwarded request was written, for a failure with the target, or once
-// the request's context ended. A proxy that failed while a later entry
+// nothing of the request was sent: the proxy's dial (or a DIRECT entry's)
+// failed (refused, timed out, name not resolved, unreachable), TLS with an
+// https proxy failed, or a tunnel's connection closed, reset or timed out
+// before the CONNECT reply. It never moves on after a CONNECT answered with
+// a status (403, 407), after a forwarded request was written, for a TLS
+// failure with the target, or once the request's context ended. A proxy that failed while a later entry
 // served is tried last for BadProxyTimeout (5 minutes). When every entry
 // fails the error is errors.Join of each entry's error; ConnInfo.Proxy names
-// the entry that served and ConnInfo.SkippedProxies the ones that failed.
+// the entry that served and ConnInfo.Skipped the ones that failed.
 //
 // # Differences from net/http
 //

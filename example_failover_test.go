@@ -37,6 +37,6 @@ func ExampleTransport_proxyList() {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	info, _ := ferry.ConnInfoOf(resp)
-	fmt.Println(string(body), info.Mode, info.Proxy.Host == second, len(info.SkippedProxies))
+	fmt.Println(string(body), info.Mode, info.Proxy.Host == second, len(info.Skipped))
 	// Output: hello forward true 1
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"sync"
@@ -41,7 +42,7 @@ func (t *Transport) roundTripList(req *http.Request) (*http.Response, error) {
 	}
 	list = t.bad.order(list, s.badProxyTimeout > 0)
 
-	var skipped []*ProxyError
+	var skipped []SkippedRoute
 	var errs []error
 	for i, p := range list {
 		r, err := t.routeVia(req, p)
@@ -59,16 +60,23 @@ func (t *Transport) roundTripList(req *http.Request) (*http.Response, error) {
 		if !next {
 			return nil, joinErrs(errs)
 		}
-		var pe *ProxyError
-		errors.As(err, &pe) // canFailover made sure
-		skipped = append(skipped, pe)
+		skipped = append(skipped, SkippedRoute{Proxy: p, Err: err})
 		if s.logger != nil {
-			s.logger.DebugContext(req.Context(), "ferry: proxy failed, trying the next entry", "proxy", pe.Proxy.Redacted(), "err", err)
+			s.logger.DebugContext(req.Context(), "ferry: route failed, trying the next entry", "proxy", routeName(p), "err", err)
 		}
 	}
 	// Not reached: the last entry is sent with failover off.
 	closeReqBody(req)
 	return nil, joinErrs(errs)
+}
+
+// routeName is a proxy list entry for logs: the URL without its password,
+// or DIRECT.
+func routeName(p *url.URL) string {
+	if p == nil {
+		return "DIRECT"
+	}
+	return p.Redacted()
 }
 
 // joinErrs keeps a lone error as it is, so that a list of one behaves as
@@ -81,9 +89,10 @@ func joinErrs(errs []error) error {
 }
 
 // canFailover reports whether a failure lets the request move to the next
-// entry of a proxy list, by Chromium's rules: the failure is the proxy's
-// connection and nothing of the request reached the proxy. That is a failed
-// dial (refused, timed out, name not resolved, unreachable), a failed TLS
+// entry of a proxy list, by Chromium's rules (net/http/proxy_fallback.cc):
+// the failure is the connection's and nothing of the request was sent. That
+// is a failed dial of the proxy, or of the target for a DIRECT entry
+// (refused, timed out, name not resolved, unreachable), a failed TLS
 // handshake with an https proxy, or a connection closed, reset or timed out
 // before the CONNECT reply. Not a CONNECT answered with a status (403, 407:
 // the proxy refused on purpose), a garbled reply, anything after the
@@ -95,7 +104,10 @@ func canFailover(ctx context.Context, err error) bool {
 	}
 	var pe *ProxyError
 	if !errors.As(err, &pe) {
-		return false
+		// A DIRECT entry (or a target name a socks5 route resolves here)
+		// whose dial failed: nothing was sent, and Chromium moves on too
+		// ("DIRECT; PROXY backup:3128"). TLS with the target never counts.
+		return isDialFailure(err)
 	}
 	if pe.StatusCode != 0 || errors.Is(pe.Err, conn.ErrConnectRefused) || errors.Is(pe.Err, conn.ErrResponseHeaderTooLarge) {
 		return false
@@ -105,6 +117,14 @@ func canFailover(ctx context.Context, err error) bool {
 	}
 	return isTimeout(pe.Err) || errors.Is(pe.Err, io.EOF) || errors.Is(pe.Err, io.ErrUnexpectedEOF) ||
 		conn.IsConnectionLost(pe.Err) || isTLSFailure(pe.Err)
+}
+
+// isDialFailure reports a failed dial: the dialer's *net.OpError with Op
+// "dial" (refused, unreachable, timed out) or a name that did not resolve.
+func isDialFailure(err error) bool {
+	var oe *net.OpError
+	var de *net.DNSError
+	return (errors.As(err, &oe) && oe.Op == "dial") || errors.As(err, &de)
 }
 
 func isTimeout(err error) bool {

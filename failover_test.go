@@ -133,26 +133,32 @@ func TestFailoverToWorkingProxy(t *testing.T) {
 				t.Errorf("served by %v, want %v", info.Proxy, w.httpProxy.URL())
 			}
 			var skipped []string
-			for _, pe := range info.SkippedProxies {
-				skipped = append(skipped, pe.Proxy.String())
+			for _, s := range info.Skipped {
+				skipped = append(skipped, s.Proxy.String())
 			}
 			var want []string
 			for _, u := range list[:len(list)-1] {
 				want = append(want, u.String())
 			}
 			if diff := cmp.Diff(want, skipped); diff != "" {
-				t.Errorf("SkippedProxies (-want +got):\n%s", diff)
+				t.Errorf("Skipped (-want +got):\n%s", diff)
 			}
-			if got := info.SkippedProxies; len(got) > 0 {
-				if !errors.Is(got[0], syscall.ECONNREFUSED) {
-					t.Errorf("first skip: %v, want ECONNREFUSED", got[0])
+			if got := info.Skipped; len(got) > 0 {
+				var pe *ferry.ProxyError
+				for _, s := range got {
+					if !errors.As(s.Err, &pe) {
+						t.Errorf("%v: %v is not a *ProxyError", s.Proxy, s.Err)
+					}
 				}
-				if !got[1].Timeout() {
-					t.Errorf("silent TLS proxy: %v, want a timeout", got[1])
+				if !errors.Is(got[0].Err, syscall.ECONNREFUSED) {
+					t.Errorf("first skip: %v, want ECONNREFUSED", got[0].Err)
+				}
+				if errors.As(got[1].Err, &pe) && !pe.Timeout() {
+					t.Errorf("silent TLS proxy: %v, want a timeout", got[1].Err)
 				}
 				var cve *tls.CertificateVerificationError
-				if !errors.As(got[len(got)-1], &cve) {
-					t.Errorf("untrusted proxy: %v, want *tls.CertificateVerificationError", got[len(got)-1])
+				if !errors.As(got[len(got)-1].Err, &cve) {
+					t.Errorf("untrusted proxy: %v, want *tls.CertificateVerificationError", got[len(got)-1].Err)
 				}
 			}
 			if n := len(w.httpProxy.Requests()); n != 1 {
@@ -195,9 +201,9 @@ func TestNoFailover(t *testing.T) {
 				t.Errorf("err = %v, want the origin's certificate error, not a ProxyError", err)
 			}
 		}},
-		{"direct refused", nil, closedPort(t, "http").String(), func(t *testing.T, err error) {
-			if !errors.Is(err, syscall.ECONNREFUSED) {
-				t.Errorf("err = %v, want ECONNREFUSED", err)
+		{"direct, origin certificate", nil, untrustedOrigin.URL, func(t *testing.T, err error) {
+			if !errors.As(err, new(*tls.CertificateVerificationError)) {
+				t.Errorf("err = %v, want the origin's certificate error", err)
 			}
 		}},
 	}
@@ -392,7 +398,7 @@ func TestProxyListSettings(t *testing.T) {
 			}
 			info, _ := ferry.ConnInfoOf(resp)
 			wantSkipped := max(len(c.list)-1, 0)
-			if info.Proxy != nil || info.Mode.String() != "direct" || len(info.SkippedProxies) != wantSkipped {
+			if info.Proxy != nil || info.Mode.String() != "direct" || len(info.Skipped) != wantSkipped {
 				t.Errorf("ConnInfo = %+v, want direct after %d skipped", info, wantSkipped)
 			}
 		})
@@ -436,8 +442,8 @@ func TestFailoverDialErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	info, _ := ferry.ConnInfoOf(resp)
-	if len(info.SkippedProxies) != 2 || !errors.As(info.SkippedProxies[0], new(*net.DNSError)) || !errors.Is(info.SkippedProxies[1], syscall.EHOSTUNREACH) {
-		t.Errorf("SkippedProxies = %v, want the DNS and the unreachable errors", info.SkippedProxies)
+	if len(info.Skipped) != 2 || !errors.As(info.Skipped[0].Err, new(*net.DNSError)) || !errors.Is(info.Skipped[1].Err, syscall.EHOSTUNREACH) {
+		t.Errorf("Skipped = %v, want the DNS and the unreachable errors", info.Skipped)
 	}
 }
 
@@ -469,8 +475,8 @@ func TestFailoverPins(t *testing.T) {
 			t.Fatal(err)
 		}
 		info, _ := ferry.ConnInfoOf(resp)
-		if info.Proxy.Host != pinned.URL().Host || len(info.SkippedProxies) != 1 || !errors.As(info.SkippedProxies[0], new(*verify.PinMismatchError)) {
-			t.Errorf("served by %v after %v; want the pinned proxy after the first's pin mismatch", info.Proxy, info.SkippedProxies)
+		if info.Proxy.Host != pinned.URL().Host || len(info.Skipped) != 1 || !errors.As(info.Skipped[0].Err, new(*verify.PinMismatchError)) {
+			t.Errorf("served by %v after %v; want the pinned proxy after the first's pin mismatch", info.Proxy, info.Skipped)
 		}
 	})
 	t.Run("origin pin", func(t *testing.T) {
@@ -491,8 +497,8 @@ func TestFailoverPins(t *testing.T) {
 			t.Fatal(err)
 		}
 		info, _ := ferry.ConnInfoOf(resp)
-		if info.Proxy.Host != socks.URL().Host || len(info.SkippedProxies) != 1 {
-			t.Errorf("served by %v after %d skipped; want the SOCKS5 proxy after 1", info.Proxy, len(info.SkippedProxies))
+		if info.Proxy.Host != socks.URL().Host || len(info.Skipped) != 1 {
+			t.Errorf("served by %v after %d skipped; want the SOCKS5 proxy after 1", info.Proxy, len(info.Skipped))
 		}
 	})
 }
@@ -527,5 +533,27 @@ func TestFailoverConcurrent(t *testing.T) {
 	}
 	if n := len(w.httpOrigin.Received()); n != 80 {
 		t.Errorf("origin got %d requests, want 80", n)
+	}
+}
+
+// TestFailoverFromDirect: a DIRECT entry whose dial fails moves on to the
+// next entry, as in Chromium ("DIRECT; PROXY backup:3128").
+func TestFailoverFromDirect(t *testing.T) {
+	w := newWorld(t, proxytest.Options{})
+	dead := closedPort(t, "http")
+	target := "http://" + dead.Host + "/"
+	resp, err := get(t, w.listTransport(nil, w.httpProxy.URL()), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The proxy cannot reach the closed port either and says so with a
+	// response (502): the request went through the second entry.
+	info, _ := ferry.ConnInfoOf(resp)
+	if info.Proxy == nil || len(info.Skipped) != 1 || info.Skipped[0].Proxy != nil || !errors.Is(info.Skipped[0].Err, syscall.ECONNREFUSED) {
+		t.Errorf("served by %v after %v; want the proxy after DIRECT's refused dial", info.Proxy, info.Skipped)
+	}
+	recs := w.httpProxy.Requests()
+	if len(recs) != 1 || recs[0].Target != target {
+		t.Errorf("proxy got %v, want the request for %s", recs, target)
 	}
 }

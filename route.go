@@ -30,7 +30,7 @@ type route struct {
 	forwardHeader http.Header
 
 	// skipped are the ProxyList entries that failed before this one.
-	skipped []*ProxyError
+	skipped []SkippedRoute
 }
 
 // route decides the mode for req and builds its pool key and proxy headers.

@@ -126,8 +126,8 @@ func TestTransportWithPAC(t *testing.T) {
 		if info.Proxy != nil {
 			proxy = info.Proxy.Host
 		}
-		if string(b) != c.body || proxy != c.proxy || len(info.SkippedProxies) != c.skipped {
-			t.Errorf("%s: %q via %q after %d skipped; want %q via %q after %d", c.target, b, proxy, len(info.SkippedProxies), c.body, c.proxy, c.skipped)
+		if string(b) != c.body || proxy != c.proxy || len(info.Skipped) != c.skipped {
+			t.Errorf("%s: %q via %q after %d skipped; want %q via %q after %d", c.target, b, proxy, len(info.Skipped), c.body, c.proxy, c.skipped)
 		}
 	}
 }
@@ -230,8 +230,8 @@ func TestPACWithSquid(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		info, _ := ferry.ConnInfoOf(resp)
-		if string(b) != "origin saw origin.ferry.test:"+u.Port() || info.Proxy == nil || info.Proxy.Host != squid.HTTP.Host || len(info.SkippedProxies) != wantSkipped {
-			t.Errorf("%s: %q via %v after %d skipped; want the origin via squid after %d", target, b, info.Proxy, len(info.SkippedProxies), wantSkipped)
+		if string(b) != "origin saw origin.ferry.test:"+u.Port() || info.Proxy == nil || info.Proxy.Host != squid.HTTP.Host || len(info.Skipped) != wantSkipped {
+			t.Errorf("%s: %q via %v after %d skipped; want the origin via squid after %d", target, b, info.Proxy, len(info.Skipped), wantSkipped)
 		}
 	}
 	if log := squid.AccessLog(); !strings.Contains(log, "origin.ferry.test") {

@@ -68,8 +68,8 @@ func TestFailoverToSquid(t *testing.T) {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			info, _ := ferry.ConnInfoOf(resp)
-			if string(b) != "hello /failover" || info.Proxy.String() != e.squid.HTTP.String() || len(info.SkippedProxies) != 2 {
-				t.Errorf("got %q via %v after %d skipped; want squid's answer after 2", b, info.Proxy, len(info.SkippedProxies))
+			if string(b) != "hello /failover" || info.Proxy.String() != e.squid.HTTP.String() || len(info.Skipped) != 2 {
+				t.Errorf("got %q via %v after %d skipped; want squid's answer after 2", b, info.Proxy, len(info.Skipped))
 			}
 			// squid logs a transaction when it ends (a tunnel when it closes):
 			// close the kept-alive connection and wait for the line.
