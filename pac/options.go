@@ -52,8 +52,10 @@ type Options struct {
 	DNSTimeout time.Duration
 
 	// CacheTTL is how long an answer is reused for the same URL as the
-	// script sees it (for https: scheme://host:port). Zero means
-	// DefaultCacheTTL; negative turns the cache off.
+	// script sees it (for https: scheme://host:port). Failures are reused
+	// too, so a script that times out for a host costs one deadline per
+	// CacheTTL, not one per request. Zero means DefaultCacheTTL; negative
+	// turns the cache off.
 	CacheTTL time.Duration
 
 	// Runtimes is how many JavaScript runtimes may evaluate at once; each
