@@ -266,3 +266,19 @@ func TestLoadFileLimit(t *testing.T) {
 		t.Errorf("err = %v, want ErrScriptTooLarge", err)
 	}
 }
+
+// TestFailureCached: a script that times out for a host is not run again
+// for that host until CacheTTL passes: one deadline per TTL, not per request.
+func TestFailureCached(t *testing.T) {
+	var logs capture
+	s := newScript(t, `function FindProxyForURL(url, host) { alert("run " + host); while (true) {} }`,
+		pac.Options{Timeout: 100 * time.Millisecond, Logger: slog.New(&logs)})
+	for range 3 {
+		if _, err := s.FindProxy(context.Background(), mustURL(t, "http://loop.test/")); !errors.Is(err, pac.ErrTimeout) {
+			t.Fatalf("err = %v, want ErrTimeout", err)
+		}
+	}
+	if diff := cmp.Diff([]string{"run loop.test"}, logs.take()); diff != "" {
+		t.Errorf("evaluations (-want +got):\n%s", diff)
+	}
+}
