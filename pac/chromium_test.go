@@ -106,3 +106,28 @@ func TestFindProxyForURLEx(t *testing.T) {
 		}
 	}
 }
+
+// TestAndroidScripts runs AOSP chromium-libpac's test scripts
+// (testdata/android) with the answers Android's tests expect.
+// passthrough.js echoes what the script was given, which shows the
+// privacy rule with a third party's script: an https URL arrives without
+// its path.
+func TestAndroidScripts(t *testing.T) {
+	cases := []struct{ file, target, want string }{
+		{"passthrough.js", "http://query.com/path", "PROXY http.query.com.path.query.com:80"},
+		{"passthrough.js", "https://query.com/path?secret=1", "PROXY https.query.com.query.com:80"},
+		{"string_functions.js", "http://example.test/", "DIRECT"},
+		{"b_132073833.js", "http://example.test/", "DIRECT"},
+		{"b_139806216.js", "http://example.test/", "DIRECT"},
+		{"b_147664838.js", "http://example.test/", "DIRECT"},
+	}
+	for _, c := range cases {
+		t.Run(c.file+" "+c.target, func(t *testing.T) {
+			s := newScript(t, string(readData(t, "android/"+c.file)), pac.Options{})
+			got, err := s.FindProxy(context.Background(), mustURL(t, c.target))
+			if err != nil || got != c.want {
+				t.Errorf("FindProxy = %q, %v; want %q", got, err, c.want)
+			}
+		})
+	}
+}
