@@ -30,6 +30,7 @@ type getOptions struct {
 	Silent    bool
 	ShowError bool
 	Verbose   bool
+	PAC       string
 }
 
 // defaultMaxRedirs is http.Client's own limit (curl's default is 50): -L
@@ -48,6 +49,7 @@ func (o *getOptions) flagSet() *flagSet {
 	fs.boolVar(&o.Silent, "-s, --silent", "no progress bar and no error messages")
 	fs.boolVar(&o.ShowError, "-S, --show-error", "with -s, still print error messages")
 	fs.boolVar(&o.Verbose, "-v, --verbose", "request and response heads, CONNECT, mode, proxy, TLS, timings")
+	fs.stringVar(&o.PAC, "--pac", "FILE|URL", "proxy auto-config script (a file or an https URL) instead of -x and the environment; its list is tried in order (-v: the answer, which entry served)")
 	return fs
 }
 
@@ -125,6 +127,11 @@ func (g *getter) fetch(ctx context.Context, stdin io.Reader, out *output) int {
 	start := time.Now()
 	v := &verbose{w: g.stderr, c: c, start: start, on: o.Verbose}
 	v.setRequest(req)
+	if o.PAC != "" {
+		if err := usePAC(ctx, tr, c, o.PAC, v.printf); err != nil {
+			return g.failErr(err)
+		}
+	}
 	if o.Verbose {
 		if c.proxy != nil {
 			v.printf("* proxy %s (from %s)\n", proxyconfig.Redacted(c.proxy), c.proxyFrom)
@@ -157,10 +164,12 @@ func (g *getter) fetch(ctx context.Context, stdin io.Reader, out *output) int {
 			return g.fail(exitInterrupted, "interrupted")
 		}
 		code, msg := c.peerFailure(err, req.URL)
+		code, msg = listFailure(err, code, msg)
 		return g.fail(code, msg)
 	}
 	defer resp.Body.Close()
 	if o.Verbose {
+		describeRoute(v.printf, resp)
 		v.response(resp)
 	}
 	if o.Fail && resp.StatusCode >= 400 {

@@ -4,7 +4,15 @@ go 1.26.0
 
 require (
 	github.com/ferryhttp/ferry v0.0.0
+	github.com/ferryhttp/ferry/pac v0.0.0
 	github.com/google/go-cmp v0.7.0
+)
+
+require (
+	github.com/dlclark/regexp2 v1.11.4 // indirect
+	github.com/dop251/goja v0.0.0-20260311135729-065cd970411c // indirect
+	github.com/go-sourcemap/sourcemap v2.1.3+incompatible // indirect
+	github.com/google/pprof v0.0.0-20230207041349-798e818bf904 // indirect
 )
 
 require (
@@ -13,3 +21,5 @@ require (
 )
 
 replace github.com/ferryhttp/ferry => ../..
+
+replace github.com/ferryhttp/ferry/pac => ../../pac
