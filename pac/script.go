@@ -195,8 +195,9 @@ func (s *Script) FindProxy(ctx context.Context, target *url.URL) (string, error)
 }
 
 // Decide returns the script's answer for target and the routes it names
-// (proxyconfig.ParsePAC; nil for DIRECT). Answers are cached for
-// Options.CacheTTL.
+// (proxyconfig.ParsePAC; nil for DIRECT). Loopback and link-local targets
+// get "DIRECT" without asking the script. Answers, and failures, are cached
+// for Options.CacheTTL.
 func (s *Script) Decide(ctx context.Context, target *url.URL) (string, []*url.URL, error) {
 	if target == nil || target.Host == "" {
 		return "", nil, fmt.Errorf("pac: target URL has no host")

@@ -1,6 +1,7 @@
 // Package proxyconfig holds ferry's proxy settings: the mode table (Select),
 // the validation of proxy URLs, tunnel targets and proxy headers before
-// anything is sent, and the proxy environment variables (Env).
+// anything is sent, the proxy environment variables (Env), and PAC result
+// strings ("PROXY a:3128; DIRECT") as ordered routes (ParsePAC).
 //
 //	proxy    target  mode
 //	none     any     Direct
