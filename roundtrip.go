@@ -70,6 +70,12 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 
 	for attempt := 0; ; attempt++ {
 		resp, retry, err := t.attempt(ctx, req, &r, ropts, trace, attempt > 0)
+		if err == nil && resp.resp.StatusCode == http.StatusProxyAuthRequired && t.auth != nil {
+			if resp, err = t.answerForward407(ctx, req, &r, ropts, resp); err != nil {
+				closeReqBody(req)
+				return nil, err
+			}
+		}
 		if err == nil {
 			return t.finishResponse(req, resp, &r, askedGzip)
 		}
@@ -126,7 +132,7 @@ func (t *Transport) attempt(ctx context.Context, req *http.Request, r *route, ro
 		}
 		trace.GotConn(info)
 	}
-	if err := c.Request(ctx, req, ropts); err != nil {
+	if err := c.Request(ctx, req, t.addProxyAuth(c, req, r, ropts)); err != nil {
 		t.pool.Discard(e)
 		return res, false, err
 	}
@@ -142,6 +148,7 @@ func (t *Transport) attempt(ctx context.Context, req *http.Request, r *route, ro
 // dial makes and connects a new connection for r.
 func (t *Transport) dial(ctx context.Context, r *route) (*conn.Conn, error) {
 	c := conn.New(r.first, r.proxy, t.connOpts)
+	t.setProxyAuth(c, r)
 	if r.mode == proxyconfig.Tunnel {
 		c.SetTunnel(r.target.Host, r.target.Port, r.target.Scheme, r.connectHeader)
 	} else if r.proxy != nil && isSOCKS(r.proxy) {

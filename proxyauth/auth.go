@@ -69,20 +69,24 @@ type Session struct {
 
 	scheme Scheme
 	auth   Authenticator
+	sent   string // what Authorization returned last
 }
 
 // Authorization returns the Proxy-Authorization value for the next leg of a
 // request (method and request target as sent), or "" to send none.
 // challenge is the header of the 407 the previous leg got, nil on a
-// request's first leg; sent is what that leg carried in Proxy-Authorization.
+// request's first leg. The Session remembers what it returned last: that is
+// what the previous leg carried (sent to the schemes as Request.Sent).
 //
 // On a first leg it never fails: a scheme that cannot start preemptively
 // waits for the proxy's 407. On a 407 an error means giving up (ErrRejected,
 // ErrNoScheme, or the scheme's own); the caller then reports the 407.
-func (s *Session) Authorization(method, target string, challenge http.Header, sent string) (string, error) {
+func (s *Session) Authorization(method, target string, challenge http.Header) (v string, err error) {
+	defer func() { s.sent = v }()
 	if challenge == nil {
 		return s.preemptive(method, target)
 	}
+	sent := s.sent
 	chs := Challenges(challenge)
 	if sent != "" && s.auth != nil && strings.EqualFold(schemeOf(sent), s.scheme.Name()) {
 		own := only(chs, s.scheme.Name())

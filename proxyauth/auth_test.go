@@ -68,10 +68,10 @@ func TestChoosesStrongestOffered(t *testing.T) {
 	for _, c := range cases {
 		t.Run(strings.Join(c.offered, "|"), func(t *testing.T) {
 			s := proxyauth.New(configured).Session(proxyURL)
-			if v, err := s.Authorization("GET", "http://o/", nil, ""); v != "" || err != nil {
+			if v, err := s.Authorization("GET", "http://o/", nil); v != "" || err != nil {
 				t.Fatalf("first leg with several schemes and no choice yet: %q %v, want nothing", v, err)
 			}
-			v, err := s.Authorization("GET", "http://o/", offer(c.offered...), "")
+			v, err := s.Authorization("GET", "http://o/", offer(c.offered...))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -86,18 +86,18 @@ func TestFallsBackWhenSchemeCannotStart(t *testing.T) {
 	starts := 0
 	a := proxyauth.New([]proxyauth.Scheme{fake{name: "Negotiate", noStart: true, starts: &starts}, proxyauth.Basic{}})
 	s := a.Session(proxyURL)
-	v, err := s.Authorization("CONNECT", "h:443", offer("Negotiate", `Basic realm="r"`), "")
+	v, err := s.Authorization("CONNECT", "h:443", offer("Negotiate", `Basic realm="r"`))
 	if err != nil || !strings.HasPrefix(v, "Basic ") {
 		t.Fatalf("got %q, %v; want Basic", v, err)
 	}
 	// The choice is remembered: a new connection sends Basic at once.
-	v, err = a.Session(proxyURL).Authorization("CONNECT", "h:443", nil, "")
+	v, err = a.Session(proxyURL).Authorization("CONNECT", "h:443", nil)
 	if err != nil || !strings.HasPrefix(v, "Basic ") {
 		t.Errorf("next connection's first leg: %q, %v; want Basic", v, err)
 	}
 	// Nothing that can start: ErrNoScheme, with the reason, without secrets.
 	_, err = proxyauth.New([]proxyauth.Scheme{fake{name: "Negotiate", noStart: true}}).Session(proxyURL).
-		Authorization("CONNECT", "h:443", offer("Negotiate", `Basic realm="r"`), "")
+		Authorization("CONNECT", "h:443", offer("Negotiate", `Basic realm="r"`))
 	if !errors.Is(err, proxyauth.ErrNoScheme) || !strings.Contains(err.Error(), "no ticket") || strings.Contains(err.Error(), "secret") {
 		t.Errorf("err = %v, want ErrNoScheme with the reason", err)
 	}
@@ -106,11 +106,11 @@ func TestFallsBackWhenSchemeCannotStart(t *testing.T) {
 func TestRejectedAfterCredentials(t *testing.T) {
 	a := proxyauth.New([]proxyauth.Scheme{proxyauth.Basic{}, &proxyauth.Digest{}})
 	s := a.Session(proxyURL)
-	sent, err := s.Authorization("GET", "http://o/", offer(`Basic realm="r"`), "")
+	_, err := s.Authorization("GET", "http://o/", offer(`Basic realm="r"`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.Authorization("GET", "http://o/", offer(`Basic realm="r"`, `Digest realm="r", nonce="n"`), sent)
+	_, err = s.Authorization("GET", "http://o/", offer(`Basic realm="r"`, `Digest realm="r", nonce="n"`))
 	if !errors.Is(err, proxyauth.ErrRejected) {
 		t.Errorf("err = %v, want ErrRejected (no fallback to another scheme after a rejection)", err)
 	}
@@ -124,7 +124,7 @@ func TestRejectedAfterCredentials(t *testing.T) {
 func TestSingleSchemeIsPreemptive(t *testing.T) {
 	got := []string{}
 	for _, sc := range []proxyauth.Scheme{proxyauth.Basic{}, &proxyauth.Digest{}} {
-		v, err := proxyauth.New([]proxyauth.Scheme{sc}).Session(proxyURL).Authorization("GET", "http://o/", nil, "")
+		v, err := proxyauth.New([]proxyauth.Scheme{sc}).Session(proxyURL).Authorization("GET", "http://o/", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,15 +139,13 @@ func TestSingleSchemeIsPreemptive(t *testing.T) {
 func TestPluggedScheme(t *testing.T) {
 	s := proxyauth.New([]proxyauth.Scheme{proxyauth.Basic{}, fake{name: "X-Corp"}}).Session(proxyURL)
 	var got []string
-	var sent string
 	for i := 0; i < 3; i++ {
-		v, err := s.Authorization("GET", "http://o/", offer(`Basic realm="r"`, "X-Corp tok"), sent)
+		v, err := s.Authorization("GET", "http://o/", offer(`Basic realm="r"`, "X-Corp tok"))
 		got = append(got, v)
 		if err != nil {
 			got = append(got, err.Error())
 			break
 		}
-		sent = v
 	}
 	want := []string{"X-Corp leg1", "X-Corp leg2", "", proxyauth.ErrRejected.Error()}
 	if diff := cmp.Diff(want, got); diff != "" {
