@@ -53,6 +53,9 @@ type Squid struct {
 	HTTP  *url.URL // plain http_port: forwarding and CONNECT
 	HTTPS *url.URL // https_port: an HTTPS proxy
 	Auth  *url.URL // http_port requiring Basic auth (no credentials in the URL)
+	// Digest is an http_port requiring Digest auth (digest_file_auth), with
+	// the same user and password as Auth; no credentials in the URL.
+	Digest *url.URL
 	// RefusedPort is a port squid refuses to CONNECT to (403 with its error page).
 	RefusedPort int
 	Dir         string // configuration and logs
@@ -69,12 +72,13 @@ func StartSquid(t testing.TB, o SquidOptions) *Squid {
 	t.Helper()
 	Require(t)
 	dir := sharedTempDir(t, "ferry-squid-")
-	ports := freePorts(t, 4)
+	ports := freePorts(t, 5)
 	s := &Squid{
 		HTTP:        &url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[0])},
 		HTTPS:       &url.URL{Scheme: "https", Host: fmt.Sprintf("127.0.0.1:%d", ports[1])},
 		Auth:        &url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[2])},
 		RefusedPort: ports[3],
+		Digest:      &url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[4])},
 		Dir:         dir,
 	}
 	if o.User == "" {
@@ -85,6 +89,10 @@ func StartSquid(t testing.TB, o SquidOptions) *Squid {
 		t.Fatalf("htpasswd: %v: %s", err, out)
 	}
 	os.Chmod(htpasswd, 0o644)
+	digestFile := filepath.Join(dir, "digest-passwords")
+	if err := os.WriteFile(digestFile, []byte(o.User+":"+o.Password+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	conf := fmt.Sprintf(`# ferry interop squid; everything on loopback.
 http_port 127.0.0.1:%[2]d
 https_port 127.0.0.1:%[3]d tls-cert=%[5]s tls-key=%[6]s
@@ -106,21 +114,29 @@ max_filedescriptors 4096
 tls_outgoing_options cafile=%[7]s
 auth_param basic program /usr/lib/squid/basic_ncsa_auth %[8]s
 auth_param basic realm ferry-interop
+auth_param digest program /usr/lib/squid/digest_file_auth %[1]s/digest-passwords
+auth_param digest realm ferry-interop
+auth_param digest children 5
+http_port 127.0.0.1:%[10]d name=digestport
 acl local src 127.0.0.1/32 ::1
 acl CONNECT method CONNECT
 acl refused port %[9]d
 acl authport myportname authport
+acl digestport myportname digestport
+auth_schemes digest digestport
+auth_schemes basic all
 acl authed proxy_auth REQUIRED
 http_access deny CONNECT refused
 http_access deny authport !authed
+http_access deny digestport !authed
 http_access allow local
 http_access deny all
-`, dir, ports[0], ports[1], ports[2], o.CertFile, o.KeyFile, o.CAFile, htpasswd, ports[3])
+`, dir, ports[0], ports[1], ports[2], o.CertFile, o.KeyFile, o.CAFile, htpasswd, ports[3], ports[4])
 	confFile := filepath.Join(dir, "squid.conf")
 	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	start(t, dir, "cache.log", []int{ports[0], ports[1], ports[2]}, "squid", "-N", "-f", confFile)
+	start(t, dir, "cache.log", []int{ports[0], ports[1], ports[2], ports[4]}, "squid", "-N", "-f", confFile)
 	return s
 }
 
