@@ -70,6 +70,17 @@ func (t *Transport) answerForward407(ctx context.Context, req *http.Request, r *
 	if r.mode != proxyconfig.Forward {
 		return res, nil
 	}
+	res, err := t.forward407Legs(ctx, req, r, ropts, res)
+	if err == nil && res.resp.StatusCode == http.StatusProxyAuthRequired {
+		// The caller gets the 407; the connection's handshake (if any) is
+		// left half done, so the connection goes once the 407 is read.
+		res.entry.Conn.AbandonProxyAuth()
+		res.resp.Close = true
+	}
+	return res, err
+}
+
+func (t *Transport) forward407Legs(ctx context.Context, req *http.Request, r *route, ropts conn.RequestOptions, res attemptResult) (attemptResult, error) {
 	for legs := 1; res.resp.StatusCode == http.StatusProxyAuthRequired && legs < conn.MaxAuthLegs; legs++ {
 		c := res.entry.Conn
 		pa := c.ProxyAuth()

@@ -281,3 +281,24 @@ func TestProxyAuthConcurrent(t *testing.T) {
 		})
 	}
 }
+
+// A connection-bound handshake left half done (the POST could not be
+// replayed, so the caller got the 407) is not reused: the proxy would refuse
+// a new handshake on it, as squid does.
+func TestProxyAuthAbandonedHandshake(t *testing.T) {
+	w := newWorld(t, proxytest.Options{Handshake: "u:pw"})
+	tr := authTransport(w, w.httpProxy.URLWithAuth("u", "pw"), []proxyauth.Scheme{handshake{}})
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest("POST", w.httpOrigin.URL+"/post", io.NopCloser(strings.NewReader("payload")))
+	if code, _ := getBody(t, tr, req); code != 407 {
+		t.Fatalf("POST without GetBody: %d, want the 407", code)
+	}
+	req, _ = http.NewRequest("POST", w.httpOrigin.URL+"/post", strings.NewReader("payload"))
+	if code, _ := getBody(t, tr, req); code != 200 {
+		t.Errorf("POST with GetBody: %d, want 200", code)
+	}
+	want := []string{"POST c1 Ferry-Handshake/hello", "POST c2 Ferry-Handshake/hello", "POST c2 Ferry-Handshake"}
+	if diff := cmp.Diff(want, authSummary(w.httpProxy)); diff != "" {
+		t.Errorf("proxy saw (-want +got):\n%s", diff)
+	}
+}

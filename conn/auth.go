@@ -144,3 +144,15 @@ func (c *Conn) endProxyAuth() {
 		c.auth.pa.Reset()
 	}
 }
+
+// AbandonProxyAuth gives up answering the proxy's 407 on this connection
+// (the request cannot be replayed, or the credentials were rejected): the
+// handshake state is dropped and the connection is not reused once the 407
+// is read, since a proxy holds a half-done NTLM handshake against the
+// connection and would refuse a new one on it.
+func (c *Conn) AbandonProxyAuth() {
+	c.reusable = false
+	if c.auth.pa != nil {
+		c.auth.pa.Reset()
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -46,6 +47,9 @@ type SquidOptions struct {
 	CertFile, KeyFile string // the https_port's certificate and key (PEM)
 	CAFile            string // CA squid trusts when it opens TLS to origins itself
 	User, Password    string // credentials for the Auth port
+	// NTLM adds an NTLM port (Squid.NTLM), checked by ntlmhelper, which
+	// StartSquid builds for the test with the go command.
+	NTLM bool
 }
 
 // Squid is a running squid.
@@ -56,6 +60,9 @@ type Squid struct {
 	// Digest is an http_port requiring Digest auth (digest_file_auth), with
 	// the same user and password as Auth; no credentials in the URL.
 	Digest *url.URL
+	// NTLM is an http_port requiring NTLM (SquidOptions.NTLM), with the
+	// same user and password as Auth; no credentials in the URL.
+	NTLM *url.URL
 	// RefusedPort is a port squid refuses to CONNECT to (403 with its error page).
 	RefusedPort int
 	Dir         string // configuration and logs
@@ -72,7 +79,7 @@ func StartSquid(t testing.TB, o SquidOptions) *Squid {
 	t.Helper()
 	Require(t)
 	dir := sharedTempDir(t, "ferry-squid-")
-	ports := freePorts(t, 5)
+	ports := freePorts(t, 6)
 	s := &Squid{
 		HTTP:        &url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[0])},
 		HTTPS:       &url.URL{Scheme: "https", Host: fmt.Sprintf("127.0.0.1:%d", ports[1])},
@@ -92,6 +99,23 @@ func StartSquid(t testing.TB, o SquidOptions) *Squid {
 	digestFile := filepath.Join(dir, "digest-passwords")
 	if err := os.WriteFile(digestFile, []byte(o.User+":"+o.Password+"\n"), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	var extra, access strings.Builder // lines for the auth_schemes, and the http_access, part
+	listen := []int{ports[0], ports[1], ports[2], ports[4]}
+	if o.NTLM {
+		helper := BuildNTLMHelper(t, dir)
+		s.NTLM = &url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[5])}
+		listen = append(listen, ports[5])
+		// Stateful helpers: an abandoned handshake holds a child until
+		// reservation-timeout, so have plenty.
+		fmt.Fprintf(&extra, `auth_param ntlm program %[1]s %[2]s/digest-passwords
+auth_param ntlm children 20 startup=0 idle=2 reservation-timeout=10
+auth_param ntlm keep_alive on
+http_port 127.0.0.1:%[3]d name=ntlmport
+acl ntlmport myportname ntlmport
+auth_schemes ntlm ntlmport
+`, helper, dir, ports[5])
+		access.WriteString("http_access deny ntlmport !authed\n")
 	}
 	conf := fmt.Sprintf(`# ferry interop squid; everything on loopback.
 http_port 127.0.0.1:%[2]d
@@ -124,19 +148,19 @@ acl refused port %[9]d
 acl authport myportname authport
 acl digestport myportname digestport
 auth_schemes digest digestport
-auth_schemes basic all
+%[11]sauth_schemes basic all
 acl authed proxy_auth REQUIRED
 http_access deny CONNECT refused
 http_access deny authport !authed
 http_access deny digestport !authed
-http_access allow local
+%[12]shttp_access allow local
 http_access deny all
-`, dir, ports[0], ports[1], ports[2], o.CertFile, o.KeyFile, o.CAFile, htpasswd, ports[3], ports[4])
+`, dir, ports[0], ports[1], ports[2], o.CertFile, o.KeyFile, o.CAFile, htpasswd, ports[3], ports[4], extra.String(), access.String())
 	confFile := filepath.Join(dir, "squid.conf")
 	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	start(t, dir, "cache.log", []int{ports[0], ports[1], ports[2], ports[4]}, "squid", "-N", "-f", confFile)
+	start(t, dir, "cache.log", listen, "squid", "-N", "-f", confFile)
 	return s
 }
 
@@ -265,4 +289,28 @@ func binPath(name string) string {
 		}
 	}
 	return name
+}
+
+// BuildNTLMHelper builds the test NTLM helper (package ntlmhelper, beside
+// this file) into dir with the go command and returns its path.
+func BuildNTLMHelper(t testing.TB, dir string) string {
+	t.Helper()
+	_, self, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("interop: cannot find the ntlmhelper sources")
+	}
+	out := filepath.Join(dir, "ntlmhelper")
+	goCmd := binPath("go")
+	if goCmd == "go" {
+		if _, err := os.Stat("/usr/local/go/bin/go"); err == nil {
+			goCmd = "/usr/local/go/bin/go"
+		}
+	}
+	cmd := exec.Command(goCmd, "build", "-o", out, ".")
+	cmd.Dir = filepath.Join(filepath.Dir(self), "ntlmhelper")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building ntlmhelper: %v\n%s", err, b)
+	}
+	os.Chmod(out, 0o755)
+	return out
 }

@@ -57,6 +57,9 @@ func (p *Proxy) checkAuth(req *http.Request, cs *connAuth) (ok bool, challenge h
 		}
 	case o.Handshake != "" && strings.EqualFold(scheme, HandshakeScheme):
 		switch {
+		case rest == "hello" && cs.challenge != "":
+			// A new handshake on a connection whose handshake is half
+			// done: squid refuses it, and so does this proxy.
 		case rest == "hello":
 			cs.challenge = randomToken()
 			return false, http.Header{"Proxy-Authenticate": {HandshakeScheme + " " + cs.challenge}}

@@ -64,7 +64,9 @@ type Options struct {
 	// HandshakeScheme: "Ferry-Handshake hello" gets a 407 with a challenge
 	// token; "Ferry-Handshake <token>.<base64 user:pass>" on the same
 	// connection authenticates the connection, whose later requests then
-	// need no header (as NTLM and Negotiate behave).
+	// need no header (as NTLM and Negotiate behave). As squid does with
+	// NTLM, a new "hello" on a connection whose handshake is half done is
+	// refused.
 	Handshake string
 	// CloseOn407 closes the client connection after every 407.
 	CloseOn407 bool
