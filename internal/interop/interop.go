@@ -50,6 +50,9 @@ type SquidOptions struct {
 	// NTLM adds an NTLM port (Squid.NTLM), checked by ntlmhelper, which
 	// StartSquid builds for the test with the go command.
 	NTLM bool
+	// KDC adds a Negotiate port (Squid.Negotiate) whose helper checks
+	// tickets for HTTP/localhost with the KDC's keytab.
+	KDC *KDC
 }
 
 // Squid is a running squid.
@@ -63,6 +66,12 @@ type Squid struct {
 	// NTLM is an http_port requiring NTLM (SquidOptions.NTLM), with the
 	// same user and password as Auth; no credentials in the URL.
 	NTLM *url.URL
+	// Negotiate is an http_port requiring Negotiate (SquidOptions.KDC),
+	// addressed as localhost: the service principal is HTTP/localhost.
+	Negotiate *url.URL
+	// Any is an http_port offering every scheme configured (Negotiate, NTLM,
+	// Digest, Basic, in that order) and accepting any of them.
+	Any *url.URL
 	// RefusedPort is a port squid refuses to CONNECT to (403 with its error page).
 	RefusedPort int
 	Dir         string // configuration and logs
@@ -79,7 +88,7 @@ func StartSquid(t testing.TB, o SquidOptions) *Squid {
 	t.Helper()
 	Require(t)
 	dir := sharedTempDir(t, "ferry-squid-")
-	ports := freePorts(t, 6)
+	ports := freePorts(t, 8)
 	s := &Squid{
 		HTTP:        &url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[0])},
 		HTTPS:       &url.URL{Scheme: "https", Host: fmt.Sprintf("127.0.0.1:%d", ports[1])},
@@ -117,6 +126,34 @@ auth_schemes ntlm ntlmport
 `, helper, dir, ports[5])
 		access.WriteString("http_access deny ntlmport !authed\n")
 	}
+	var env []string
+	anySchemes := "ntlm,digest,basic"
+	if !o.NTLM {
+		anySchemes = "digest,basic"
+	}
+	if k := o.KDC; k != nil {
+		env = k.Env()
+		s.Negotiate = &url.URL{Scheme: "http", Host: fmt.Sprintf("localhost:%d", ports[6])}
+		listen = append(listen, ports[6])
+		anySchemes = "negotiate," + anySchemes
+		// A helper child per abandoned handshake too; the keytab and
+		// KRB5_CONFIG come from squid's environment.
+		fmt.Fprintf(&extra, `auth_param negotiate program /usr/lib/squid/negotiate_kerberos_auth -k %[1]s -s HTTP/localhost@%[2]s
+auth_param negotiate children 20 startup=0 idle=2
+auth_param negotiate keep_alive on
+http_port 127.0.0.1:%[3]d name=negport
+acl negport myportname negport
+auth_schemes negotiate negport
+`, k.Keytab, KDCRealm, ports[6])
+		access.WriteString("http_access deny negport !authed\n")
+	}
+	s.Any = &url.URL{Scheme: "http", Host: fmt.Sprintf("localhost:%d", ports[7])}
+	listen = append(listen, ports[7])
+	fmt.Fprintf(&extra, `http_port 127.0.0.1:%[1]d name=anyport
+acl anyport myportname anyport
+auth_schemes %[2]s anyport
+`, ports[7], anySchemes)
+	access.WriteString("http_access deny anyport !authed\n")
 	conf := fmt.Sprintf(`# ferry interop squid; everything on loopback.
 http_port 127.0.0.1:%[2]d
 https_port 127.0.0.1:%[3]d tls-cert=%[5]s tls-key=%[6]s
@@ -160,7 +197,9 @@ http_access deny all
 	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	start(t, dir, "cache.log", listen, "squid", "-N", "-f", confFile)
+	// A service name of its own: squids of tests running at once in other
+	// packages would otherwise share shared-memory segments and fail.
+	startEnv(t, dir, "cache.log", listen, env, "squid", "-N", "-n", fmt.Sprintf("ferry%d", ports[0]), "-f", confFile)
 	return s
 }
 
@@ -233,7 +272,16 @@ func freePorts(t testing.TB, n int) []int {
 // (30 s at most) and stops it when t ends: SIGTERM, SIGKILL after 3 s.
 func start(t testing.TB, dir, logName string, ports []int, name string, args ...string) {
 	t.Helper()
+	startEnv(t, dir, logName, ports, nil, name, args...)
+}
+
+// startEnv is start with extra environment variables (KRB5_CONFIG, ...).
+func startEnv(t testing.TB, dir, logName string, ports []int, env []string, name string, args ...string) {
+	t.Helper()
 	cmd := exec.Command(binPath(name), args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
