@@ -106,7 +106,6 @@ func mustGet(t *testing.T, u string) *http.Request {
 	return req
 }
 
-
 // counting wraps a scheme and counts the Proxy-Authorization values its
 // Authenticators produce: the handshakes, for Negotiate.
 type counting struct {
