@@ -67,6 +67,17 @@
 // peer the request has no TLS with) with *ConfigError (errors.Is
 // ErrInvalidConfig).
 //
+// # Proxy authentication
+//
+// Without configuration the proxy URL's credentials go out as preemptive
+// Basic, as in net/http. Transport.ProxyAuth lists the schemes ferry may
+// answer a 407 with (package proxyauth: Basic, Digest; the nested modules
+// proxyauth/ntlm and proxyauth/negotiate: NTLM, Negotiate; or a scheme of
+// your own). The CONNECT or forwarded request that got the 407 is sent again
+// with the next leg's credentials; the state of a scheme that authenticates
+// the connection (NTLM, Negotiate) lives with the conn.Conn, which is pooled
+// authenticated. Proxy-Authorization never reaches an origin.
+//
 // # Differences from net/http
 //
 // The zero Transport uses no proxy (http.DefaultTransport reads the
