@@ -42,4 +42,3 @@ func ExampleTransport_proxyAuth() {
 	// 200 OK hello
 	// 407s the proxy sent: 1
 }
-
