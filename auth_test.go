@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -179,7 +180,18 @@ func TestProxyAuthWrongPassword(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			w := newWorld(t, c.popts)
 			tr := authTransport(w, w.httpProxy.URLWithAuth("u", secret), c.schemes)
+			var logged bytes.Buffer
+			tr.Logger = slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			defer tr.CloseIdleConnections()
+			defer func() {
+				basic := base64.StdEncoding.EncodeToString([]byte("u:" + secret))
+				if l := logged.String(); strings.Contains(l, secret) || strings.Contains(l, basic) || strings.Contains(l, "Proxy-Authorization") {
+					t.Errorf("the log holds credentials:\n%s", logged.String())
+				}
+				if logged.Len() == 0 {
+					t.Errorf("nothing logged: the check above proves nothing")
+				}
+			}()
 			_, err := tr.RoundTrip(mustGet(t, w.tlsOrigin.URL+"/t"))
 			var pe *ferry.ProxyError
 			if !errors.As(err, &pe) || pe.StatusCode != 407 || len(pe.Header.Values("Proxy-Authenticate")) == 0 || !errors.Is(err, ferry.ErrConnectRefused) {
