@@ -64,7 +64,9 @@ type authCase struct {
 }
 
 func (c authCase) String() string {
-	return fmt.Sprintf("%s: proxy %+v, schemes %d, password %q", c.name, c.popts, len(c.schemes), c.pass)
+	o := c.popts
+	return fmt.Sprintf("%s: proxy Basic %q Digest %q Handshake %q close-on-407 %v 407-body %d bytes; %d schemes; password %q",
+		c.name, o.Auth, o.Digest, o.Handshake, o.CloseOn407, len(o.ChallengeBody), len(c.schemes), c.pass)
 }
 
 func authTransport(w *world, proxy *url.URL, schemes []proxyauth.Scheme) *ferry.Transport {
@@ -115,6 +117,9 @@ func TestProxyAuthSchemes(t *testing.T) {
 			[]string{"GET c1 -", "GET c1 Digest", "GET c1 Digest", "GET c1 Digest"},
 			[]string{"CONNECT c1 -", "CONNECT c1 Digest"}},
 		{authCase{name: "digest, proxy closes after 407", popts: proxytest.Options{Digest: "u:pw", CloseOn407: true}, schemes: []proxyauth.Scheme{&proxyauth.Digest{}}, pass: "pw"},
+			[]string{"GET c1 -", "GET c2 Digest", "GET c2 Digest", "GET c2 Digest"},
+			[]string{"CONNECT c1 -", "CONNECT c2 Digest"}},
+		{authCase{name: "digest, 407 body too long to read", popts: proxytest.Options{Digest: "u:pw", ChallengeBody: strings.Repeat("x", 1<<20)}, schemes: []proxyauth.Scheme{&proxyauth.Digest{}}, pass: "pw"},
 			[]string{"GET c1 -", "GET c2 Digest", "GET c2 Digest", "GET c2 Digest"},
 			[]string{"CONNECT c1 -", "CONNECT c2 Digest"}},
 		{authCase{name: "basic, preemptive", popts: proxytest.Options{Auth: "u:pw"}, schemes: []proxyauth.Scheme{proxyauth.Basic{}}, pass: "pw"},

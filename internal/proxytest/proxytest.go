@@ -70,6 +70,9 @@ type Options struct {
 	Handshake string
 	// CloseOn407 closes the client connection after every 407.
 	CloseOn407 bool
+	// ChallengeBody, when set, is the body of every 407 (a large one tests
+	// clients that must not read it all).
+	ChallengeBody string
 	// Several of Auth, Digest and Handshake may be set: the 407 offers each
 	// (Handshake, Digest, Basic) and any one of them lets a request pass.
 	// UpstreamTLS is used to forward absolute-form https:// requests.
@@ -266,7 +269,13 @@ func (p *Proxy) handle(c net.Conn, idx int) {
 			p.mu.Lock()
 			p.challenged++
 			p.mu.Unlock()
-			writeStatus(c, http.StatusProxyAuthRequired, challenge, "proxy authentication required\n", p.opts.CloseOn407)
+			body := "proxy authentication required\n"
+			if p.opts.ChallengeBody != "" {
+				body = p.opts.ChallengeBody
+			}
+			if err := writeStatus(c, http.StatusProxyAuthRequired, challenge, body, p.opts.CloseOn407); err != nil {
+				return
+			}
 			if p.opts.CloseOn407 {
 				return
 			}
