@@ -111,6 +111,9 @@ type digestAuth struct {
 	key        string
 	user, pass string
 	n          *digestNonce // the nonce this connection holds
+	// earlier: the last header was computed from a nonce of an earlier
+	// request (held, or handed over), not from this request's challenge.
+	earlier bool
 }
 
 func (a *digestAuth) Authorize(r *Request) (string, error) {
@@ -121,15 +124,21 @@ func (a *digestAuth) Authorize(r *Request) (string, error) {
 		if a.n == nil {
 			return "", nil
 		}
+		a.earlier = true
 		return a.response(r.Method, r.Target), nil
 	}
 	ch, err := bestDigest(r.Challenges)
 	if err != nil {
 		return "", err
 	}
-	if r.Sent != "" && !strings.EqualFold(ch.Params["stale"], "true") {
+	// Credentials answered with a fresh challenge are wrong, unless they
+	// were computed from an earlier request's nonce: a proxy may have
+	// forgotten it (a restart, a farm behind a load balancer) without
+	// saying stale=true, so that nonce earns one more try with the new one.
+	if r.Sent != "" && !strings.EqualFold(ch.Params["stale"], "true") && !a.earlier {
 		return "", ErrRejected
 	}
+	a.earlier = false
 	n, err := a.newNonce(ch)
 	if err != nil {
 		return "", err

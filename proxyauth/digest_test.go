@@ -215,3 +215,25 @@ func TestDigestUserhashAndUnicodeUser(t *testing.T) {
 		t.Errorf("non-ASCII user name not as an ext-value: %s", v)
 	}
 }
+
+// A proxy that forgot a nonce (another node of a farm, a restart) may
+// answer it with a fresh challenge and no stale=true: credentials from an
+// earlier request's nonce get one more try with the new nonce; credentials
+// from this request's own challenge do not.
+func TestDigestForgottenNonce(t *testing.T) {
+	a := digestFor(t, &proxyauth.Digest{}, "u", "p")
+	if _, err := a.Authorize(&proxyauth.Request{Method: "GET", Target: "/", Challenges: challenge(t, `Digest realm="r", nonce="n1", qop=auth`)}); err != nil {
+		t.Fatal(err)
+	}
+	later, _ := a.Authorize(&proxyauth.Request{Method: "GET", Target: "/"}) // a later request, nonce n1
+	retry, err := a.Authorize(&proxyauth.Request{Method: "GET", Target: "/", Sent: later,
+		Challenges: challenge(t, `Digest realm="r", nonce="n2", qop=auth`)})
+	if err != nil || params(t, retry)["nonce"] != "n2" {
+		t.Fatalf("after a forgotten nonce: %q, %v; want a try with n2", retry, err)
+	}
+	_, err = a.Authorize(&proxyauth.Request{Method: "GET", Target: "/", Sent: retry,
+		Challenges: challenge(t, `Digest realm="r", nonce="n3", qop=auth`)})
+	if !errors.Is(err, proxyauth.ErrRejected) {
+		t.Errorf("the fresh nonce refused too: %v, want ErrRejected", err)
+	}
+}
