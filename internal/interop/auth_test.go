@@ -30,3 +30,18 @@ func TestSquidDigest(t *testing.T) {
 		})
 	}
 }
+
+// TestSquidBasic: Basic configured as a scheme against basic_ncsa_auth: the
+// same checks; it goes out from the first request, so load costs no 407.
+func TestSquidBasic(t *testing.T) {
+	e := interop.NewAuthEnv(t, interop.SquidOptions{})
+	basic := func() []proxyauth.Scheme { return []proxyauth.Scheme{proxyauth.Basic{}} }
+	interop.CheckScheme(t, e, e.Squid.Auth, "ferry", "interop", basic)
+	t.Run("50 concurrent", func(t *testing.T) {
+		l := interop.Concurrent(t, e, interop.WithUser(e.Squid.Auth, "ferry", "interop"), basic(), 50, 20)
+		t.Logf("basic: %v", l)
+		if l.Requests != 1000 || l.N407 != 0 {
+			t.Errorf("%v: want 1000 requests and no 407", l)
+		}
+	})
+}
