@@ -121,3 +121,16 @@ func (k *KDC) Kinit(t testing.TB, path string) {
 		t.Fatalf("kinit: %v\n%s", err, out)
 	}
 }
+
+// UserKeytab writes the user's keys (unchanged: -norandkey) to a keytab
+// file and returns its path.
+func (k *KDC) UserKeytab(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join(k.Dir, "user.keytab")
+	cmd := exec.Command(binPath("kadmin.local"), "-r", KDCRealm, "-q", "ktadd -norandkey -k "+path+" "+k.User)
+	cmd.Env = append(os.Environ(), k.Env()...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kadmin.local ktadd: %v\n%s", err, out)
+	}
+	return path
+}

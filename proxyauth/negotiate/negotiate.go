@@ -29,6 +29,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/client"
 	"github.com/jcmturner/gokrb5/v8/config"
 	"github.com/jcmturner/gokrb5/v8/credentials"
+	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/spnego"
 
 	"github.com/ferryhttp/ferry/proxyauth"
@@ -50,6 +51,9 @@ type Scheme struct {
 	// UsePassword logs in with the proxy URL's user ("user" in the default
 	// realm, or "user@REALM") and password instead of the ticket cache.
 	UsePassword bool
+	// Keytab, if set, logs in as the proxy URL's user with the keys of this
+	// keytab file (a service account) instead of the ticket cache.
+	Keytab string
 	// Client, if set, supplies the Kerberos client for a proxy (a keytab
 	// login, say) and overrides the fields above.
 	Client func(proxy *url.URL) (*client.Client, error)
@@ -111,7 +115,7 @@ func (s *Scheme) newClient(proxy *url.URL) (*client.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("negotiate: krb5.conf: %w", err)
 	}
-	if s.UsePassword {
+	if s.UsePassword || s.Keytab != "" {
 		if proxy.User == nil {
 			return nil, proxyauth.ErrNoCredentials
 		}
@@ -119,8 +123,17 @@ func (s *Scheme) newClient(proxy *url.URL) (*client.Client, error) {
 		if realm == "" {
 			realm = cfg.LibDefaults.DefaultRealm
 		}
-		pw, _ := proxy.User.Password()
-		cl := client.NewWithPassword(user, realm, pw, cfg, client.DisablePAFXFAST(true))
+		var cl *client.Client
+		if s.Keytab != "" {
+			kt, err := keytab.Load(s.Keytab)
+			if err != nil {
+				return nil, fmt.Errorf("negotiate: keytab: %w", err)
+			}
+			cl = client.NewWithKeytab(user, realm, kt, cfg, client.DisablePAFXFAST(true))
+		} else {
+			pw, _ := proxy.User.Password()
+			cl = client.NewWithPassword(user, realm, pw, cfg, client.DisablePAFXFAST(true))
+		}
 		if err := cl.Login(); err != nil {
 			// gokrb5's login errors name the principal and the KDC's
 			// reason, never the password.

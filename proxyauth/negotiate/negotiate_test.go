@@ -85,6 +85,15 @@ func TestTicketCacheAndFallback(t *testing.T) {
 			t.Errorf("%s with the ticket cache: %d", target, resp.StatusCode)
 		}
 	}
+	// A keytab of the user's keys (a service account) logs in too.
+	tr4 := e.Transport(interop.WithUser(e.Squid.Negotiate, kdc.User, ""), []proxyauth.Scheme{&negotiate.Scheme{Keytab: kdc.UserKeytab(t)}}, nil)
+	defer tr4.CloseIdleConnections()
+	resp, err = tr4.RoundTrip(mustGet(t, e.SecureURL+"/keytab"))
+	if err != nil {
+		t.Fatalf("with a keytab: %v", err)
+	}
+	resp.Body.Close()
+
 	// The proxy by IP: no principal HTTP/127.0.0.1, so a ProxyError 407.
 	byIP := *e.Squid.Negotiate
 	byIP.Host = "127.0.0.1:" + byIP.Port()
