@@ -18,7 +18,7 @@ type proxyAuthOptions struct {
 }
 
 func (a *proxyAuthOptions) register(fs *flagSet) {
-	fs.add("-U, --proxy-user", "USER:PASSWORD", "credentials for the proxy; alone, sent as preemptive Basic",
+	fs.add("-U, --proxy-user", "U:PASS", "credentials for the proxy; alone, sent as preemptive Basic",
 		func(v string) error {
 			if v == "" {
 				return usageErr("--proxy-user: want user:password")
