@@ -82,6 +82,17 @@
 // fails the error is errors.Join of each entry's error; ConnInfo.Proxy names
 // the entry that served and ConnInfo.Skipped the ones that failed.
 //
+// # Proxy authentication
+//
+// Without configuration the proxy URL's credentials go out as preemptive
+// Basic, as in net/http. Transport.ProxyAuth lists the schemes ferry may
+// answer a 407 with (package proxyauth: Basic, Digest; the nested modules
+// proxyauth/ntlm and proxyauth/negotiate: NTLM, Negotiate; or a scheme of
+// your own). The CONNECT or forwarded request that got the 407 is sent again
+// with the next leg's credentials; the state of a scheme that authenticates
+// the connection (NTLM, Negotiate) lives with the conn.Conn, which is pooled
+// authenticated. Proxy-Authorization never reaches an origin.
+//
 // # Differences from net/http
 //
 // The zero Transport uses no proxy (http.DefaultTransport reads the

@@ -21,6 +21,7 @@ import (
 	"github.com/ferryhttp/ferry"
 	"github.com/ferryhttp/ferry/internal/proxytest"
 	"github.com/ferryhttp/ferry/internal/testcert"
+	"github.com/ferryhttp/ferry/proxyauth"
 	"github.com/ferryhttp/ferry/verify"
 )
 
@@ -72,6 +73,9 @@ func (f *filler) fill(t *testing.T, v reflect.Value, name string) {
 		return
 	case reflect.TypeFor[*http.HTTP2Config]():
 		v.Set(reflect.ValueOf(&http.HTTP2Config{MaxConcurrentStreams: 7}))
+		return
+	case reflect.TypeFor[[]proxyauth.Scheme]():
+		v.Set(reflect.ValueOf([]proxyauth.Scheme{proxyauth.Basic{}, &proxyauth.Digest{}}))
 		return
 	case reflect.TypeFor[*http.Protocols]():
 		p := new(http.Protocols)

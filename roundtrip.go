@@ -83,6 +83,12 @@ func (t *Transport) send(req *http.Request, r *route, failover bool) (resp *http
 
 	for attempt := 0; ; attempt++ {
 		res, retry, err := t.attempt(ctx, req, r, ropts, trace, attempt > 0)
+		if err == nil && res.resp.StatusCode == http.StatusProxyAuthRequired && t.auth != nil {
+			if res, err = t.answerForward407(ctx, req, r, ropts, res); err != nil {
+				closeReqBody(req)
+				return nil, false, err
+			}
+		}
 		if err == nil {
 			resp, err := t.finishResponse(req, res, r, askedGzip)
 			return resp, false, err
@@ -143,7 +149,7 @@ func (t *Transport) attempt(ctx context.Context, req *http.Request, r *route, ro
 		}
 		trace.GotConn(info)
 	}
-	if err := c.Request(ctx, req, ropts); err != nil {
+	if err := c.Request(ctx, req, t.addProxyAuth(c, req, r, ropts)); err != nil {
 		t.pool.Discard(e)
 		return res, false, err
 	}
@@ -159,6 +165,7 @@ func (t *Transport) attempt(ctx context.Context, req *http.Request, r *route, ro
 // dial makes and connects a new connection for r.
 func (t *Transport) dial(ctx context.Context, r *route) (*conn.Conn, error) {
 	c := conn.New(r.first, r.proxy, t.connOpts)
+	t.setProxyAuth(c, r)
 	if r.mode == proxyconfig.Tunnel {
 		c.SetTunnel(r.target.Host, r.target.Port, r.target.Scheme, r.connectHeader)
 	} else if r.proxy != nil && isSOCKS(r.proxy) {

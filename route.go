@@ -134,7 +134,7 @@ func hasUpper(s string) bool {
 // ProxyHeader, the request's own proxy headers, and Proxy-Authorization from
 // the proxy URL's credentials.
 func (t *Transport) forwardHeader(p *url.URL, ctxHeader http.Header) http.Header {
-	auth, hasAuth := proxyconfig.BasicAuth(p)
+	auth, hasAuth := t.urlBasicAuth(p)
 	ph := t.s.proxyHeader
 	if len(ph) == 0 && len(ctxHeader) == 0 && !hasAuth {
 		return nil
@@ -169,7 +169,7 @@ func (t *Transport) connectHeader(ctx context.Context, p *url.URL, target conn.E
 	mergeInto(h, s.proxyHeader)
 	mergeInto(h, dyn)
 	mergeInto(h, ctxHeader)
-	if auth, ok := proxyconfig.BasicAuth(p); ok && h.Get("Proxy-Authorization") == "" {
+	if auth, ok := t.urlBasicAuth(p); ok && h.Get("Proxy-Authorization") == "" {
 		h.Set("Proxy-Authorization", auth)
 	}
 	return h, canonicalHeader(dyn, ctxHeader), nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ferryhttp/ferry/conn"
 	"github.com/ferryhttp/ferry/pool"
+	"github.com/ferryhttp/ferry/proxyauth"
 	"github.com/ferryhttp/ferry/verify"
 )
 
@@ -208,6 +209,25 @@ type Transport struct {
 	// UseForwardingForHTTPS off, or checks ConnInfoOf(resp).IsVerified.
 	OnUnverifiedConn func(ConnInfo) error
 
+	// ProxyAuth lists the schemes ferry may answer a proxy's 407 with
+	// (proxyauth.Basic, *proxyauth.Digest, the nested modules' NTLM and
+	// Negotiate, or a scheme of your own). When the proxy offers several,
+	// the strongest configured one is used (Negotiate, NTLM, Digest, Basic:
+	// curl's order); when it cannot start (no Kerberos ticket), the next one
+	// offered. Credentials come from the proxy URL's user information unless
+	// the scheme has its own. A CONNECT answered 407 is sent again, on the
+	// same connection when the proxy kept it; a forwarded request only when
+	// it can be replayed (no body, or GetBody), else the caller gets the
+	// 407. After MaxAuthLegs refusals, or when the proxy rejects the
+	// credentials, a CONNECT fails with a *ProxyError of status 407 and a
+	// forwarded request returns the 407 response. With one scheme, it starts
+	// on a connection's first request; with several, after the proxy's
+	// first 407, and then on every new connection to that proxy.
+	//
+	// Nil means ferry sends the proxy URL's credentials as preemptive Basic
+	// and hands any 407 to the caller, as net/http does.
+	ProxyAuth []proxyauth.Scheme
+
 	// Logger, if set, gets debug records of connections made and reused and
 	// of proxy failures. Credentials are never logged. Nil means silent.
 	Logger *slog.Logger
@@ -218,6 +238,7 @@ type Transport struct {
 	connOpts *conn.Options
 	keyCache keyCache
 	bad      badProxies
+	auth     *proxyauth.Auth // from ProxyAuth; nil without
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -271,6 +292,7 @@ func (t *Transport) Clone() *Transport {
 		ProxyVerify:            t.ProxyVerify,
 		OnUnverifiedConn:       t.OnUnverifiedConn,
 		Logger:                 t.Logger,
+		ProxyAuth:              append([]proxyauth.Scheme(nil), t.ProxyAuth...),
 	}
 }
 
@@ -304,6 +326,9 @@ func (t *Transport) init() {
 			IdleConnTimeout:     t.IdleConnTimeout,
 			DisableKeepAlives:   t.DisableKeepAlives,
 		})
+		if len(t.ProxyAuth) > 0 {
+			t.auth = proxyauth.New(t.ProxyAuth)
+		}
 		t.connOpts = &conn.Options{
 			DialContext:            t.DialContext,
 			DialTLSContext:         t.DialTLSContext,

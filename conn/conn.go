@@ -115,6 +115,7 @@ type Conn struct {
 
 	tunnel       *Endpoint   // set by SetTunnel: the target inside a CONNECT tunnel
 	tunnelHeader http.Header // headers for the CONNECT request
+	auth         authState   // proxy authentication (auth.go)
 
 	// Set by Connect, cleared by Close.
 	nc                  net.Conn // outermost conn: TLS to the target, or whatever is first
@@ -252,6 +253,9 @@ func (c *Conn) close(abort bool) error {
 	c.isVerified, c.isProxyVerified, c.hasConnectedToProxy = false, false, false
 	c.tlsState, c.proxyTLSState = nil, nil
 	c.dropRequest()
+	if c.auth.pa != nil {
+		c.auth.pa.Reset() // state bound to this connection ends with it
+	}
 	return err
 }
 

@@ -16,16 +16,9 @@ import (
 	"github.com/ferryhttp/ferry/verify"
 )
 
-// Connect dials the first origin and sets the connection up: TLS to an https
-// proxy, the CONNECT tunnel (after SetTunnel), then TLS to an https target.
-// ConnectTimeout bounds all of it, TLSHandshakeTimeout each handshake; either
-// expiring gives a *TimeoutError naming the limit and the stage. ctx cancels
-// it, and then ctx's error is what comes back. Failures that are the proxy's
-// are *ProxyError (wrapping the TimeoutError when a limit expired); a dial
-// failure without a proxy is the dialer's *net.OpError and a TLS failure with
-// the target is crypto/tls's error (*tls.CertificateVerificationError for a
-// bad certificate), unwrapped.
-func (c *Conn) Connect(ctx context.Context) (err error) {
+// connect is Connect on one connection (see auth.go for Connect itself,
+// which dials again when a proxy closes after its 407).
+func (c *Conn) connect(ctx context.Context) (err error) {
 	if c.connected {
 		return nil
 	}

@@ -19,5 +19,11 @@
 // ECONNRESET does not hide a response the server sent. Either way the
 // response is returned and the connection is not reused.
 //
+// Proxy authentication: with SetProxyAuth, Connect answers a CONNECT's 407
+// itself (on the same connection when the proxy kept it open, else on a new
+// one), and the ProxyAuth's state lives as long as the connection (reset by
+// Close), so a scheme that authenticates the connection (NTLM, Negotiate)
+// does so once. Forwarded requests' 407s are the Transport's to answer.
+//
 // Package pool keeps Conns for reuse; package ferry's Transport drives both.
 package conn

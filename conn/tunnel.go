@@ -37,6 +37,7 @@ func (c *Conn) connectTunnel(ctx context.Context) error {
 	if req.Header == nil {
 		req.Header = make(http.Header)
 	}
+	c.authorizeConnect(req)
 	// Not the caller's context: Request.Write would fire its httptrace
 	// WroteHeaders/WroteRequest for the CONNECT, which net/http does not do.
 	// Cancellation comes from the AfterFunc below.
@@ -74,10 +75,12 @@ func (c *Conn) connectTunnel(ctx context.Context) error {
 	if refused {
 		lr.N = maxConnectErrorBody + 1
 		var body []byte
-		if resp.ContentLength != 0 {
+		complete := resp.ContentLength == 0
+		if !complete {
 			body, _ = io.ReadAll(io.LimitReader(resp.Body, maxConnectErrorBody))
+			complete = atEOF(resp.Body)
 		}
-		ref = &refusal{resp.StatusCode, resp.Header, body}
+		ref = &refusal{resp.StatusCode, resp.Header, body, complete}
 		// The hook reads the same bytes the ProxyError keeps.
 		resp.Body = io.NopCloser(bytesReader(body))
 	}
@@ -88,6 +91,9 @@ func (c *Conn) connectTunnel(ctx context.Context) error {
 			return c.tunnelErr(ctx, err, ref)
 		}
 	}
+	if refused && resp.StatusCode == http.StatusProxyAuthRequired && c.auth.pa != nil {
+		return c.answerConnect407(ctx, req, resp, br, ref)
+	}
 	if refused {
 		return c.tunnelErr(ctx, fmt.Errorf("%w: %s", ErrConnectRefused, resp.Status), ref)
 	}
@@ -95,6 +101,7 @@ func (c *Conn) connectTunnel(ctx context.Context) error {
 		// ctx ended during the exchange and its deadline is set on nc.
 		return c.tunnelErr(ctx, ctx.Err(), nil)
 	}
+	c.endProxyAuth()
 	if n := br.Buffered(); n > 0 {
 		extra, _ := br.Peek(n)
 		c.nc = &prefixConn{Conn: nc, r: io.MultiReader(bytesReader(extra), nc)}
@@ -103,9 +110,10 @@ func (c *Conn) connectTunnel(ctx context.Context) error {
 }
 
 type refusal struct {
-	status int
-	header http.Header
-	body   []byte
+	status   int
+	header   http.Header
+	body     []byte
+	complete bool // body holds all of it: the connection can carry another CONNECT
 }
 
 func (c *Conn) tunnelErr(ctx context.Context, err error, r *refusal) error {

@@ -39,6 +39,7 @@ type clientOptions struct {
 	Method         string
 	Data           string
 	HasData        bool
+	ProxyAuth      proxyAuthOptions
 }
 
 // register adds the shared flags to fs: the one place to add a flag that
@@ -60,6 +61,7 @@ func (o *clientOptions) register(fs *flagSet) {
 	fs.add("-d, --data", "DATA", "body: literal text, @FILE, or - for standard input;\n"+strings.Repeat(" ", 31)+
 		"Content-Type: application/x-www-form-urlencoded unless -H sets one",
 		func(v string) error { o.Data, o.HasData = v, true; return nil })
+	o.ProxyAuth.register(fs)
 }
 
 // exitError carries the exit code a failure maps to.
@@ -271,7 +273,9 @@ func (c *client) ferryTransport(dc *dialCounter, maxIdlePerHost int) *ferry.Tran
 		OriginVerify:          verify.Policy{Fingerprint: o.Pin, InsecureSkipVerify: o.Insecure},
 		ProxyVerify:           verify.Policy{Fingerprint: o.ProxyPin, InsecureSkipVerify: o.ProxyInsecure},
 		MaxIdleConnsPerHost:   maxIdlePerHost,
+		ProxyAuth:             o.ProxyAuth.schemes(),
 	}
+	tr.Proxy = o.ProxyAuth.withUser(tr.Proxy)
 	if len(c.proxyHdr) > 0 {
 		tr.ProxyHeader = c.proxyHdr.Clone()
 	}
@@ -291,6 +295,8 @@ func (c *client) netHTTPTransport(dc *dialCounter, maxIdlePerHost int) (*http.Tr
 		return nil, usageErr("--pin and --proxy-pin have no net/http equivalent: use --transport ferry")
 	case o.ForwardHTTPS:
 		return nil, usageErr("--forward-https has no net/http equivalent: use --transport ferry")
+	case len(o.ProxyAuth.Schemes) > 0:
+		return nil, usageErr("--proxy-basic, --proxy-digest, --proxy-ntlm, --proxy-negotiate and --proxy-anyauth have no net/http equivalent (-U alone does): use --transport ferry")
 	case o.ProxyInsecure && !o.Insecure:
 		return nil, usageErr("--proxy-insecure without -k has no net/http equivalent (one TLS config for both peers): use --transport ferry")
 	}
@@ -315,6 +321,7 @@ func (c *client) netHTTPTransport(dc *dialCounter, maxIdlePerHost int) (*http.Tr
 		MaxIdleConnsPerHost:   maxIdlePerHost,
 		Protocols:             protos,
 	}
+	tr.Proxy = o.ProxyAuth.withUser(tr.Proxy)
 	if len(c.proxyHdr) > 0 {
 		tr.ProxyConnectHeader = c.proxyHdr.Clone()
 	}

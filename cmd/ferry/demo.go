@@ -17,6 +17,7 @@ import (
 	"github.com/ferryhttp/ferry"
 	"github.com/ferryhttp/ferry/internal/proxytest"
 	"github.com/ferryhttp/ferry/internal/testcert"
+	"github.com/ferryhttp/ferry/proxyauth"
 	"github.com/ferryhttp/ferry/proxyconfig"
 )
 
@@ -26,6 +27,7 @@ type demoRow struct {
 	Proxy             string `json:"proxy"`
 	Target            string `json:"target"`
 	Forwarding        bool   `json:"use_forwarding_for_https"`
+	ProxyAuth         string `json:"proxy_auth,omitempty"` // the scheme the proxy requires and ferry answers
 	WantMode          string `json:"want_mode"`
 	WantVerified      bool   `json:"want_is_verified"`
 	WantProxyVerified bool   `json:"want_is_proxy_verified"`
@@ -115,6 +117,12 @@ func demo() (*demoReport, error) {
 		return nil, err
 	}
 	defer httpsProxy.Close()
+	// A proxy that wants Digest: ferry answers its 407 (proxy authentication).
+	digestProxy, err := proxytest.New(proxytest.Options{Digest: "demo:s3cret", UpstreamTLS: &tls.Config{RootCAs: ca.Pool()}})
+	if err != nil {
+		return nil, err
+	}
+	defer digestProxy.Close()
 
 	rows := []demoRow{
 		{Row: "1", Target: "http", WantMode: "direct"},
@@ -124,6 +132,7 @@ func demo() (*demoReport, error) {
 		{Row: "5", Proxy: "https", Target: "http", WantMode: "forward", WantProxyVerified: true},
 		{Row: "6", Proxy: "https", Target: "https", WantMode: "tunnel", WantVerified: true, WantProxyVerified: true},
 		{Row: "7", Proxy: "https", Target: "https", Forwarding: true, WantMode: "forward", WantProxyVerified: true},
+		{Row: "4+auth", Proxy: "http", ProxyAuth: "Digest", Target: "https", WantMode: "tunnel", WantVerified: true},
 	}
 	rep := &demoReport{OK: true}
 	for _, r := range rows {
@@ -145,9 +154,16 @@ func demo() (*demoReport, error) {
 			ConnectTimeout:        5 * time.Second,
 			ReadTimeout:           5 * time.Second,
 		}
+		if r.ProxyAuth != "" {
+			p = digestProxy
+		}
 		if p != nil {
 			tr.Proxy = http.ProxyURL(p.URL())
 			p.Reset()
+		}
+		if r.ProxyAuth != "" {
+			tr.Proxy = http.ProxyURL(p.URLWithAuth("demo", "s3cret"))
+			tr.ProxyAuth = []proxyauth.Scheme{&proxyauth.Digest{}}
 		}
 		client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 		for i := 0; i < 2; i++ {
@@ -166,6 +182,11 @@ func demo() (*demoReport, error) {
 			if recs := p.Requests(); len(recs) > 0 {
 				r.ProxySaw = recs[0].Method + " " + recs[0].Target
 			}
+			if recs := p.Requests(); r.ProxyAuth != "" && len(recs) == 2 {
+				// The first CONNECT got the 407, the second its answer.
+				scheme, _, _ := strings.Cut(recs[1].Header.Get("Proxy-Authorization"), " ")
+				r.ProxySaw += ", 407, then " + scheme
+			}
 		} else {
 			r.ProxySaw = "-"
 		}
@@ -175,6 +196,9 @@ func demo() (*demoReport, error) {
 			wantSaw = "GET " + target + "/demo"
 		case string(mustText(proxyconfig.Tunnel)):
 			wantSaw = "CONNECT " + strings.TrimPrefix(target, "https://")
+		}
+		if r.ProxyAuth != "" {
+			wantSaw += ", 407, then " + r.ProxyAuth
 		}
 		r.OK = r.Error == "" && r.Status == 200 && r.Mode == r.WantMode && r.IsVerified == r.WantVerified &&
 			r.IsProxyVerified == r.WantProxyVerified && r.Reused && r.ProxySaw == wantSaw
@@ -249,6 +273,9 @@ func printReport(w io.Writer, rep *demoReport) {
 		proxy := r.Proxy
 		if proxy == "" {
 			proxy = "none"
+		}
+		if r.ProxyAuth != "" {
+			proxy += " (" + r.ProxyAuth + ")"
 		}
 		target := r.Target
 		if r.Forwarding {

@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +16,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ferryhttp/ferry/internal/proxytest"
 )
 
 var (
@@ -80,6 +85,13 @@ func TestParseGet(t *testing.T) {
 			wantURL: "http://h/",
 			want:    &getOptions{clientOptions: clientOptions{ConnectTimeout: 2e9, ReadTimeout: 3e9}, MaxRedirs: 10}},
 		{name: "url-after-double-dash", args: []string{"-v", "--", "http://h/"}, wantURL: "http://h/", want: &getOptions{Verbose: true, MaxRedirs: 10}},
+		{name: "proxy-auth", args: []string{"-U", `CORP\alice:s3:cret`, "--proxy-digest", "--proxy-ntlm", "http://h/"},
+			wantURL: "http://h/",
+			want:    &getOptions{clientOptions: clientOptions{ProxyAuth: proxyAuthOptions{User: `CORP\alice:s3:cret`, HasUser: true, Schemes: []string{"digest", "ntlm"}}}, MaxRedirs: 10}},
+		{name: "proxy-anyauth", args: []string{"--proxy-user=u:p", "--proxy-anyauth", "http://h/"},
+			wantURL: "http://h/",
+			want:    &getOptions{clientOptions: clientOptions{ProxyAuth: proxyAuthOptions{User: "u:p", HasUser: true, Schemes: []string{"negotiate", "ntlm", "digest", "basic"}}}, MaxRedirs: 10}},
+		{name: "empty-proxy-user", args: []string{"-U", "", "http://h/"}, wantErr: true},
 		{name: "no-url", args: []string{"-v"}, wantErr: true},
 		{name: "two-urls", args: []string{"http://a/", "http://b/"}, wantErr: true},
 		{name: "unknown-flag", args: []string{"--nope", "http://a/"}, wantErr: true},
@@ -145,7 +157,7 @@ func TestDemoJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Rows) != 7 || !rep.OK {
+	if len(rep.Rows) != 8 || !rep.OK {
 		t.Fatalf("report: %+v", rep)
 	}
 	var modes []string
@@ -155,10 +167,56 @@ func TestDemoJSON(t *testing.T) {
 			t.Errorf("row %s: %+v", r.Row, r)
 		}
 	}
-	if diff := cmp.Diff([]string{"direct", "direct", "forward", "tunnel", "forward", "tunnel", "forward"}, modes); diff != "" {
+	if diff := cmp.Diff([]string{"direct", "direct", "forward", "tunnel", "forward", "tunnel", "forward", "tunnel"}, modes); diff != "" {
 		t.Errorf("modes (-want +got):\n%s", diff)
 	}
 	if len(rep.Upload) != 2 || !rep.Upload[0].Got413 {
 		t.Errorf("upload: %+v", rep.Upload)
+	}
+}
+
+// ferry get against proxies that want credentials, as curl is used: -U
+// alone is preemptive Basic; a scheme flag makes ferry answer the 407.
+func TestGetProxyAuth(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello "+r.Header.Get("Proxy-Authorization"))
+	}))
+	defer origin.Close()
+	digest, err := proxytest.New(proxytest.Options{Digest: "alice:s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer digest.Close()
+	basic, err := proxytest.New(proxytest.Options{Auth: "alice:s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer basic.Close()
+	cases := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantOut  string
+	}{
+		{"basic-preemptive", []string{"get", "-x", basic.URL().String(), "-U", "alice:s3cret", origin.URL}, 0, "hello "},
+		{"basic-flag", []string{"get", "-x", basic.URL().String(), "-U", "alice:s3cret", "--proxy-basic", origin.URL}, 0, "hello "},
+		{"digest", []string{"get", "-x", digest.URL().String(), "-U", "alice:s3cret", "--proxy-digest", origin.URL}, 0, "hello "},
+		{"anyauth", []string{"get", "-x", digest.URL().String(), "-U", "alice:s3cret", "--proxy-anyauth", origin.URL}, 0, "hello "},
+		{"digest-without-flag-gets-407", []string{"get", "-x", digest.URL().String(), "-U", "alice:s3cret", "--fail", origin.URL}, 22, ""},
+		{"digest-wrong-password", []string{"get", "-x", digest.URL().String(), "-U", "alice:nope", "--proxy-digest", "--fail", origin.URL}, 22, ""},
+		{"user-without-password", []string{"get", "-x", digest.URL().String(), "-U", "alice", "--proxy-digest", origin.URL}, 0, "proxy authentication required\n"},
+		{"empty-user", []string{"get", "-x", digest.URL().String(), "-U", "", origin.URL}, 2, ""},
+		{"bench-refuses-schemes-for-nethttp", []string{"bench", "-x", digest.URL().String(), "-U", "alice:s3cret", "--proxy-digest", origin.URL}, 2, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, code := runBin(t, "", tc.args...)
+			if code != tc.wantCode || (tc.wantOut != "" && out != tc.wantOut) {
+				t.Errorf("exit %d out %q, want %d %q; stderr: %s", code, out, tc.wantCode, tc.wantOut, errOut)
+			}
+			if strings.Contains(errOut, "s3cret") || strings.Contains(errOut, "nope") {
+				t.Errorf("stderr holds the password: %s", errOut)
+			}
+		})
 	}
 }

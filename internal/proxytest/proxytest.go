@@ -7,7 +7,6 @@ package proxytest
 import (
 	"bufio"
 	"crypto/tls"
-	"encoding/base64"
 	"io"
 	"net"
 	"net/http"
@@ -55,6 +54,27 @@ type Options struct {
 	TLS *tls.Config
 	// Auth "user:pass" requires Proxy-Authorization: Basic; 407 otherwise.
 	Auth string
+	// Digest "user:pass" requires Digest (MD5 or MD5-sess, qop=auth),
+	// checked as squid checks it (see checkDigest).
+	Digest string
+	// DigestMaxCount is how many uses a nonce has before it goes stale
+	// (squid's nonce_max_count); zero means 50.
+	DigestMaxCount int
+	// Handshake "user:pass" requires a connection-bound scheme of two legs,
+	// HandshakeScheme: "Ferry-Handshake hello" gets a 407 with a challenge
+	// token; "Ferry-Handshake <token>.<base64 user:pass>" on the same
+	// connection authenticates the connection, whose later requests then
+	// need no header (as NTLM and Negotiate behave). As squid does with
+	// NTLM, a new "hello" on a connection whose handshake is half done is
+	// refused.
+	Handshake string
+	// CloseOn407 closes the client connection after every 407.
+	CloseOn407 bool
+	// ChallengeBody, when set, is the body of every 407 (a large one tests
+	// clients that must not read it all).
+	ChallengeBody string
+	// Several of Auth, Digest and Handshake may be set: the 407 offers each
+	// (Handshake, Digest, Basic) and any one of them lets a request pass.
 	// UpstreamTLS is used to forward absolute-form https:// requests.
 	UpstreamTLS *tls.Config
 	// Fault is the initial misbehaviour; see SetFault.
@@ -86,13 +106,15 @@ type Proxy struct {
 	ln   net.Listener
 	url  *url.URL
 
-	mu      sync.Mutex
-	records []Record
-	conns   int
-	fault   Fault
-	open    map[net.Conn]struct{}
-	closed  bool
-	wg      sync.WaitGroup
+	mu         sync.Mutex
+	nonces     map[string]*digestNonce
+	challenged int
+	records    []Record
+	conns      int
+	fault      Fault
+	open       map[net.Conn]struct{}
+	closed     bool
+	wg         sync.WaitGroup
 }
 
 // New starts a proxy on opts.Addr, or on 127.0.0.1 with a free port.
@@ -218,6 +240,7 @@ type upstream struct {
 }
 
 func (p *Proxy) handle(c net.Conn, idx int) {
+	var cs connAuth
 	br := bufio.NewReader(c)
 	ups := map[string]*upstream{}
 	defer func() {
@@ -241,9 +264,21 @@ func (p *Proxy) handle(c net.Conn, idx int) {
 		if fault.Kind == Delay {
 			time.Sleep(fault.Delay)
 		}
-		if p.opts.Auth != "" && !p.authorized(req) {
+		if ok, challenge := p.checkAuth(req, &cs); !ok {
 			io.Copy(io.Discard, req.Body)
-			writeStatus(c, http.StatusProxyAuthRequired, http.Header{"Proxy-Authenticate": {`Basic realm="proxytest"`}}, "proxy authentication required\n", false)
+			p.mu.Lock()
+			p.challenged++
+			p.mu.Unlock()
+			body := "proxy authentication required\n"
+			if p.opts.ChallengeBody != "" {
+				body = p.opts.ChallengeBody
+			}
+			if err := writeStatus(c, http.StatusProxyAuthRequired, challenge, body, p.opts.CloseOn407); err != nil {
+				return
+			}
+			if p.opts.CloseOn407 {
+				return
+			}
 			continue
 		}
 		if req.Method == http.MethodConnect {
@@ -254,11 +289,6 @@ func (p *Proxy) handle(c net.Conn, idx int) {
 			return
 		}
 	}
-}
-
-func (p *Proxy) authorized(req *http.Request) bool {
-	want := "Basic " + base64.StdEncoding.EncodeToString([]byte(p.opts.Auth))
-	return req.Header.Get("Proxy-Authorization") == want
 }
 
 func writeStatus(w io.Writer, code int, h http.Header, body string, closeConn bool) error {
