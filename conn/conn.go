@@ -131,6 +131,9 @@ type Conn struct {
 	proxyTLSState       *tls.ConnectionState
 	createdAt           time.Time
 	peek                *peeker // made by Alive on first use
+	offerH2             bool    // OfferHTTP2: offer h2 to the target
+	offerH2Only         bool
+	proxyHopDone        bool // the first hop to the proxy is set up (DialTLSContext)
 
 	// Per request; owned by the goroutine running Request/GetResponse.
 	req       *http.Request // the caller's request

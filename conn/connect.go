@@ -59,7 +59,7 @@ func (c *Conn) connect(ctx context.Context) (err error) {
 			c.nc, c.raw = nil, nil
 		}
 	}()
-	c.hasConnectedToProxy = false
+	c.hasConnectedToProxy, c.proxyHopDone = false, false
 	if c.tunnel != nil {
 		// Refuse a malformed tunnel target (CR/LF, spaces, bad port) before
 		// dialling anything.
@@ -80,6 +80,7 @@ func (c *Conn) connect(ctx context.Context) (err error) {
 		}
 		c.nc, c.raw = nc, innermost(nc)
 		c.hasConnectedToProxy = c.proxy != nil
+		c.proxyHopDone = c.proxy != nil
 		if tc, ok := nc.(interface{ ConnectionState() tls.ConnectionState }); ok {
 			st := tc.ConnectionState()
 			verified := len(st.VerifiedChains) > 0
@@ -182,10 +183,10 @@ func (c *Conn) handshake(ctx context.Context, nc net.Conn, host string, base *tl
 	if err != nil {
 		return nil, nil, false, err
 	}
-	// ferry speaks HTTP/1.1 only: a NextProtos offering "h2" (common in
-	// configs shared with net/http) would let the server switch to HTTP/2
-	// frames ferry cannot read.
-	cfg.NextProtos = http11Only(cfg.NextProtos)
+	// h2 only where OfferHTTP2 asked for it, and never to a proxy: a
+	// NextProtos offering "h2" (common in configs shared with net/http) would
+	// otherwise let a server switch to frames the connection is not run with.
+	cfg.NextProtos = c.nextProtos(cfg.NextProtos, c.isProxyHop())
 	outer := ctx
 	if t := c.opts.TLSHandshakeTimeout; t > 0 {
 		var cancel context.CancelFunc

@@ -1,0 +1,162 @@
+package conn
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// ALPN protocol IDs.
+const (
+	ProtoH2    = "h2"
+	ProtoHTTP1 = "http/1.1"
+)
+
+// OfferHTTP2 makes Connect offer "h2" (before "http/1.1") in the ALPN of the
+// TLS handshake with the target (direct, inside a CONNECT tunnel, or over
+// SOCKS); only is set when HTTP/1.1 must not be offered at all. The
+// handshake with an https proxy never offers h2: ferry speaks CONNECT to it
+// as HTTP/1.1. It must be called before Connect.
+func (c *Conn) OfferHTTP2(on, only bool) {
+	c.offerH2, c.offerH2Only = on, only
+}
+
+// NegotiatedProtocol returns the protocol the target chose in ALPN ("h2",
+// "http/1.1"), or "" when there was no TLS with the target or no ALPN.
+func (c *Conn) NegotiatedProtocol() string {
+	if c.tlsState == nil {
+		return ""
+	}
+	return c.tlsState.NegotiatedProtocol
+}
+
+// nextProtos is the ALPN list for a handshake: the target's offers h2 when
+// OfferHTTP2 asked for it; the proxy's (and the target's otherwise) offers
+// HTTP/1.1 at most.
+func (c *Conn) nextProtos(protos []string, proxyHop bool) []string {
+	if proxyHop || !c.offerH2 {
+		return http11Only(protos)
+	}
+	if c.offerH2Only {
+		return []string{ProtoH2}
+	}
+	out := make([]string, 0, len(protos)+2)
+	out = append(out, ProtoH2)
+	for _, p := range http11Only(protos) {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	if !slices.Contains(out, ProtoHTTP1) {
+		out = append(out, ProtoHTTP1)
+	}
+	return out
+}
+
+// isProxyHop reports whether the handshake about to happen is the one with
+// an https proxy: the first TLS of a Conn whose first origin is the proxy.
+func (c *Conn) isProxyHop() bool {
+	return c.proxy != nil && !isSOCKS(c.proxy.Scheme) && c.first.Scheme == "https" && c.proxyTLSState == nil && !c.proxyHopDone
+}
+
+// ErrNotHTTP2 is returned by HTTP2 for a connection on which the target did
+// not choose HTTP/2.
+var ErrNotHTTP2 = errors.New("ferry: connection did not negotiate HTTP/2")
+
+// H2Engine runs HTTP/2 on connections that Connect finished. It is the
+// standard library's HTTP/2 (http.Transport.NewClientConn): ferry dials,
+// tunnels and verifies, the engine frames. One engine serves every
+// connection of a Transport.
+type H2Engine struct {
+	t *http.Transport
+}
+
+// H2Settings configures an H2Engine from the Transport's fields of the same
+// names (see http.Transport).
+type H2Settings struct {
+	HTTP2                  *http.HTTP2Config
+	DisableCompression     bool
+	DisableKeepAlives      bool
+	MaxResponseHeaderBytes int64
+	ResponseHeaderTimeout  time.Duration
+	ExpectContinueTimeout  time.Duration
+}
+
+type h2ConnKey struct{}
+
+// NewH2Engine returns an engine with settings s.
+func NewH2Engine(s H2Settings) *H2Engine {
+	// The engine never dials: it is handed the finished connection through
+	// the context of NewClientConn.
+	given := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		nc, ok := ctx.Value(h2ConnKey{}).(net.Conn)
+		if !ok {
+			return nil, errors.New("ferry: HTTP/2 engine asked to dial")
+		}
+		return nc, nil
+	}
+	var p http.Protocols
+	// Only unencrypted HTTP/2 as far as net/http knows: a plain connection is
+	// then spoken to with prior knowledge (h2c), and a TLS one whose ALPN chose
+	// h2 gets HTTP/2 anyway. Whether to use the engine at all is ferry's choice.
+	p.SetUnencryptedHTTP2(true)
+	t := &http.Transport{
+		DialContext:            given,
+		DialTLSContext:         given,
+		Protocols:              &p,
+		DisableCompression:     s.DisableCompression,
+		DisableKeepAlives:      s.DisableKeepAlives,
+		MaxResponseHeaderBytes: s.MaxResponseHeaderBytes,
+		ResponseHeaderTimeout:  s.ResponseHeaderTimeout,
+		ExpectContinueTimeout:  s.ExpectContinueTimeout,
+	}
+	if s.HTTP2 != nil {
+		cfg := *s.HTTP2
+		t.HTTP2 = &cfg
+	}
+	return &H2Engine{t: t}
+}
+
+// ClientConn starts HTTP/2 on c, which Connect finished: TLS with the target
+// chose "h2", or prior is set (h2c with prior knowledge on a plain
+// connection). From then on the returned ClientConn owns the network
+// connection; c only describes it (TLS states, verification).
+func (e *H2Engine) ClientConn(c *Conn, prior bool) (*http.ClientConn, error) {
+	if !c.connected {
+		return nil, ErrNotConnected
+	}
+	scheme := "https"
+	if prior {
+		if c.tlsState != nil {
+			return nil, ErrNotHTTP2
+		}
+		scheme = "http"
+	} else {
+		if c.NegotiatedProtocol() != ProtoH2 {
+			return nil, ErrNotHTTP2
+		}
+		if _, ok := c.nc.(*tls.Conn); !ok {
+			// net/http recognises HTTP/2 only on a *tls.Conn (a DialTLSContext
+			// may return something else); the caller falls back to nothing.
+			return nil, ErrNotHTTP2
+		}
+	}
+	// A context of its own: the caller's httptrace must not see the TLS
+	// handshake a second time, and its cancellation must not reach a
+	// connection that outlives the request.
+	ctx := context.WithValue(context.Background(), h2ConnKey{}, c.nc)
+	addr := c.first.Addr()
+	if c.tunnel != nil {
+		addr = c.tunnel.Addr()
+	}
+	cc, err := e.t.NewClientConn(ctx, scheme, addr)
+	if err != nil {
+		c.nc.Close()
+		return nil, err
+	}
+	return cc, nil
+}
