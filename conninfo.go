@@ -29,6 +29,14 @@ type ConnInfo struct {
 	// ProxyTLS is the state of TLS with the proxy, or nil. The target's is
 	// resp.TLS, as in net/http.
 	ProxyTLS *tls.ConnectionState
+	// Proto is the protocol the response came over: "HTTP/1.1" or "HTTP/2.0"
+	// (as resp.Proto; also "HTTP/1.1" for an HTTP/1.0 reply on an HTTP/1.1
+	// connection).
+	Proto string
+	// ALPN is the protocol the target chose in the TLS handshake ("h2",
+	// "http/1.1"), or "" without TLS with the target or without ALPN. The
+	// handshake with an https proxy never offers more than "http/1.1".
+	ALPN string
 	// WriteErr is the error that stopped the request body from being sent
 	// when the server answered anyway (an early 413, say): conn.ErrEarlyResponse,
 	// or the EPIPE/ECONNRESET the write met. Nil when the request went out whole.
@@ -101,6 +109,8 @@ func connInfo(r *route, c *conn.Conn, reused bool) ConnInfo {
 		ProxyTLS:        c.ProxyTLS(),
 		WriteErr:        c.WriteErr(),
 		Skipped:         r.skipped,
+		Proto:           "HTTP/1.1",
+		ALPN:            c.NegotiatedProtocol(),
 	}
 	if r.mode == proxyconfig.Forward {
 		info.IsVerified = false

@@ -2,14 +2,13 @@ package ferry
 
 import (
 	"context"
-	"crypto/tls"
+	"maps"
 	"net"
 	"net/http"
-	"slices"
 )
 
 // NewFromHTTPTransport returns a Transport with every setting of src that
-// applies to HTTP/1.1, for code that builds an *http.Transport (or clones
+// applies, for code that builds an *http.Transport (or clones
 // http.DefaultTransport) and wants ferry instead:
 //
 //	ht := http.DefaultTransport.(*http.Transport).Clone()
@@ -21,8 +20,9 @@ import (
 // DisableCompression, MaxIdleConns, MaxIdleConnsPerHost, MaxConnsPerHost,
 // IdleConnTimeout, ResponseHeaderTimeout, ExpectContinueTimeout,
 // ProxyConnectHeader, GetProxyConnectHeader, MaxResponseHeaderBytes,
-// WriteBufferSize and ReadBufferSize. TLSClientConfig and ProxyConnectHeader
-// are cloned, so src can change afterwards without affecting the result.
+// WriteBufferSize, ReadBufferSize, and the HTTP/2 switches TLSNextProto,
+// ForceAttemptHTTP2, Protocols and HTTP2. TLSClientConfig, TLSNextProto,
+// Protocols, HTTP2 and ProxyConnectHeader are cloned, so src can change afterwards without affecting the result.
 // http.Transport also uses TLSClientConfig for TLS to an https:// proxy, so
 // a clone of it becomes ProxyTLSClientConfig too: the converted program
 // trusts its proxy exactly as before. A private CA that vouched for the proxy
@@ -41,11 +41,15 @@ import (
 // DialTLSContext that ignores the context (a dial is then not cancelled by
 // it).
 //
-// Not copied, because ferry speaks HTTP/1.1 only: ForceAttemptHTTP2,
-// TLSNextProto, HTTP2 and Protocols. They are ignored whatever their values;
-// "h2" is removed from the cloned TLSClientConfig's NextProtos (which
-// http2.ConfigureTransport and ForceAttemptHTTP2 put there), so a server
-// never picks a protocol ferry cannot speak.
+// HTTP/2 is used where src would use it: an *http.Transport that sets none
+// of the switches and has no custom TLS config or dialer tries HTTP/2 in
+// net/http, so the result gets ForceAttemptHTTP2 (a ferry Transport that
+// sets none stays HTTP/1.1). So
+// NewFromHTTPTransport(http.DefaultTransport.(*http.Transport).Clone())
+// speaks h2 to an h2 origin, directly and through CONNECT tunnels; the
+// handshake with an https proxy still offers http/1.1 only. TLSNextProto's
+// functions are never called: ferry runs HTTP/2 with the standard
+// library's engine on connections it made.
 //
 // Proxy is copied as it is: http.ProxyFromEnvironment stays net/http's
 // function (no ALL_PROXY); set Proxy to ProxyFromEnvironment for ferry's.
@@ -60,8 +64,8 @@ func NewFromHTTPTransport(src *http.Transport) *Transport {
 		OnProxyConnectResponse: src.OnProxyConnectResponse,
 		DialContext:            src.DialContext,
 		DialTLSContext:         src.DialTLSContext,
-		TLSClientConfig:        http1Only(src.TLSClientConfig),
-		ProxyTLSClientConfig:   http1Only(src.TLSClientConfig),
+		TLSClientConfig:        cloneTLS(src.TLSClientConfig),
+		ProxyTLSClientConfig:   cloneTLS(src.TLSClientConfig),
 		TLSHandshakeTimeout:    src.TLSHandshakeTimeout,
 		DisableKeepAlives:      src.DisableKeepAlives,
 		DisableCompression:     src.DisableCompression,
@@ -76,6 +80,16 @@ func NewFromHTTPTransport(src *http.Transport) *Transport {
 		MaxResponseHeaderBytes: src.MaxResponseHeaderBytes,
 		WriteBufferSize:        src.WriteBufferSize,
 		ReadBufferSize:         src.ReadBufferSize,
+		TLSNextProto:           maps.Clone(src.TLSNextProto),
+		ForceAttemptHTTP2:      src.ForceAttemptHTTP2,
+		Protocols:              clonePtr(src.Protocols),
+		HTTP2:                  clonePtr(src.HTTP2),
+	}
+	//lint:ignore SA1019 net/http's rule looks at the deprecated dialers too
+	customDial := src.Dial != nil || src.DialTLS != nil || src.DialContext != nil || src.DialTLSContext != nil
+	if src.Protocols == nil && src.TLSNextProto == nil && src.TLSClientConfig == nil && !customDial {
+		// net/http's default for such a Transport is to try HTTP/2.
+		t.ForceAttemptHTTP2 = true
 	}
 	// http.Transport gives the context-aware dialers priority over the
 	// deprecated ones; so do we.
@@ -94,21 +108,4 @@ func withoutContext(dial func(network, addr string) (net.Conn, error)) func(cont
 	return func(_ context.Context, network, addr string) (net.Conn, error) {
 		return dial(network, addr)
 	}
-}
-
-// http1Only clones c without "h2" in NextProtos: an http.Transport's config
-// often advertises it (http2.ConfigureTransport, ForceAttemptHTTP2), and a
-// server that picked it would get HTTP/1.1 bytes it cannot read.
-func http1Only(c *tls.Config) *tls.Config {
-	if c == nil {
-		return nil
-	}
-	c = c.Clone()
-	if slices.Contains(c.NextProtos, "h2") {
-		c.NextProtos = slices.DeleteFunc(slices.Clone(c.NextProtos), func(p string) bool { return p == "h2" })
-		if len(c.NextProtos) == 0 {
-			c.NextProtos = nil
-		}
-	}
-	return c
 }

@@ -28,12 +28,7 @@ import (
 // Fields of http.Transport that ferry does not take, and why. A field added
 // to http.Transport in a later Go release fails TestNewFromHTTPTransportFields
 // until it is copied or listed here (and in docs/ecosystem.md).
-var notApplicable = map[string]string{
-	"TLSNextProto":      "HTTP/2 (and other ALPN protocols): ferry speaks HTTP/1.1 only",
-	"ForceAttemptHTTP2": "HTTP/2",
-	"HTTP2":             "HTTP/2",
-	"Protocols":         "HTTP/2 and unencrypted HTTP/2: ferry speaks HTTP/1.1 only",
-}
+var notApplicable = map[string]string{}
 
 // Deprecated fields of http.Transport that land in a context-aware ferry field.
 var foldedInto = map[string]string{
@@ -151,6 +146,20 @@ func (f *filler) checkCopied(t *testing.T, name string, want, got reflect.Value)
 		} else if g.ServerName != w.ServerName || g.MinVersion != w.MinVersion {
 			t.Errorf("%s: clone differs: ServerName %q MinVersion %x, want %q %x", name, g.ServerName, g.MinVersion, w.ServerName, w.MinVersion)
 		}
+	case want.Kind() == reflect.Map && want.Type().Elem().Kind() == reflect.Func:
+		if got.Len() != want.Len() || (!want.IsNil() && reflect.ValueOf(want.Interface()).UnsafePointer() == reflect.ValueOf(got.Interface()).UnsafePointer()) {
+			t.Errorf("%s: got %d entries (shared %v), want a clone of %d", name, got.Len(), want.UnsafePointer() == got.UnsafePointer(), want.Len())
+			return
+		}
+		for _, k := range want.MapKeys() {
+			if w, g := f.origin(want.MapIndex(k)), f.origin(got.MapIndex(k)); w != g {
+				t.Errorf("%s[%v]: got the func of %q, want that of %q", name, k, g, w)
+			}
+		}
+	case want.Kind() == reflect.Pointer && (want.Type().Elem() == reflect.TypeFor[http.Protocols]() || want.Type().Elem() == reflect.TypeFor[http.HTTP2Config]()):
+		if got.Pointer() == want.Pointer() || !reflect.DeepEqual(want.Elem().Interface(), got.Elem().Interface()) {
+			t.Errorf("%s = %#v, want a separate copy of %#v", name, got.Interface(), want.Interface())
+		}
 	case want.Type() == reflect.TypeFor[http.Header]():
 		w, g := want.Interface().(http.Header), got.Interface().(http.Header)
 		if diff := cmp.Diff(w, g); diff != "" {
@@ -220,7 +229,8 @@ func TestNewFromHTTPTransportFields(t *testing.T) {
 	shared := []string{"Proxy", "OnProxyConnectResponse", "DialContext", "DialTLSContext", "TLSClientConfig",
 		"TLSHandshakeTimeout", "DisableKeepAlives", "DisableCompression", "MaxIdleConns", "MaxIdleConnsPerHost",
 		"MaxConnsPerHost", "IdleConnTimeout", "ResponseHeaderTimeout", "ExpectContinueTimeout",
-		"ProxyConnectHeader", "GetProxyConnectHeader", "MaxResponseHeaderBytes", "WriteBufferSize", "ReadBufferSize"}
+		"ProxyConnectHeader", "GetProxyConnectHeader", "MaxResponseHeaderBytes", "WriteBufferSize", "ReadBufferSize",
+		"TLSNextProto", "ForceAttemptHTTP2", "Protocols", "HTTP2"}
 	for _, name := range shared {
 		if !copied[name] {
 			t.Errorf("%s was not checked as copied", name)
@@ -320,7 +330,8 @@ func h2Origin(t *testing.T, leaf tls.Certificate) (*httptest.Server, *atomic.Val
 
 // TestNewFromHTTPTransportHTTP2Config: an http.Transport set up for HTTP/2
 // (ForceAttemptHTTP2, "h2" in NextProtos, as http2.ConfigureTransport leaves
-// it) migrates to a Transport that talks HTTP/1.1 to a server offering h2.
+// it) migrates to a Transport that talks HTTP/2 to a server offering h2, as
+// the source did, and leaves the source's config alone.
 func TestNewFromHTTPTransportHTTP2Config(t *testing.T) {
 	ca, leaf := testcert.MustLocalhost("migrate CA")
 	s, proto := h2Origin(t, leaf)
@@ -341,11 +352,6 @@ func TestNewFromHTTPTransportHTTP2Config(t *testing.T) {
 
 	tr := ferry.NewFromHTTPTransport(src)
 	defer tr.CloseIdleConnections()
-	for _, c := range []*tls.Config{tr.TLSClientConfig, tr.ProxyTLSClientConfig} {
-		if diff := cmp.Diff([]string{"http/1.1"}, c.NextProtos); diff != "" {
-			t.Errorf("NextProtos (-want +got):\n%s", diff)
-		}
-	}
 	if diff := cmp.Diff([]string{"h2", "http/1.1"}, src.TLSClientConfig.NextProtos); diff != "" {
 		t.Errorf("source's NextProtos changed (-want +got):\n%s", diff)
 	}
@@ -354,14 +360,14 @@ func TestNewFromHTTPTransportHTTP2Config(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if got := proto.Load(); got != "HTTP/1.1" {
-		t.Errorf("server got %v, want HTTP/1.1", got)
+	if got := proto.Load(); got != "HTTP/2.0" || resp.Proto != "HTTP/2.0" {
+		t.Errorf("server got %v, client %v, want HTTP/2.0", got, resp.Proto)
 	}
 }
 
 // TestTLSConfigOfferingH2: a Transport whose own TLSClientConfig offers "h2"
-// (set by hand, not through NewFromHTTPTransport) must still speak HTTP/1.1
-// with a server that prefers h2: ferry cannot speak what ALPN would agree on.
+// (set by hand, not through NewFromHTTPTransport) but none of the HTTP/2
+// switches must still speak HTTP/1.1 with a server that prefers h2.
 //
 // This was a bug: the user's NextProtos reached the handshake unchanged, the
 // server picked h2 and ferry read HTTP/2 frames as an HTTP/1.1 response. The

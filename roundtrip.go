@@ -118,6 +118,7 @@ type attemptResult struct {
 	resp  *http.Response
 	entry *pool.Entry
 	reuse bool
+	h2    *h2Stream // set when the response came over HTTP/2
 }
 
 // attempt runs the request once on a connection from the pool (a fresh one
@@ -130,7 +131,12 @@ func (t *Transport) attempt(ctx context.Context, req *http.Request, r *route, ro
 	dial := func(ctx context.Context) (*conn.Conn, error) { return t.dial(ctx, r) }
 	var e *pool.Entry
 	var reused bool
-	if fresh {
+	if t.muxRoute(req, r) {
+		var done bool
+		if res, e, reused, done, err = t.attemptMux(ctx, req, r, trace, fresh); done {
+			return res, false, err
+		}
+	} else if fresh {
 		e, err = t.pool.Dial(ctx, r.key, dial)
 	} else {
 		e, reused, err = t.pool.Get(ctx, r.key, dial, !isReplayable(req))
@@ -166,6 +172,7 @@ func (t *Transport) attempt(ctx context.Context, req *http.Request, r *route, ro
 func (t *Transport) dial(ctx context.Context, r *route) (*conn.Conn, error) {
 	c := conn.New(r.first, r.proxy, t.connOpts)
 	t.setProxyAuth(c, r)
+	c.OfferHTTP2(r.h2 == h2ALPN, t.h2.only)
 	if r.mode == proxyconfig.Tunnel {
 		c.SetTunnel(r.target.Host, r.target.Port, r.target.Scheme, r.connectHeader)
 	} else if r.proxy != nil && isSOCKS(r.proxy) {
@@ -247,6 +254,9 @@ func isIdempotent(req *http.Request) bool {
 // finishResponse wraps the body so the connection goes back to the pool,
 // decompresses gzip when ferry asked for it, and attaches ConnInfo.
 func (t *Transport) finishResponse(req *http.Request, res attemptResult, r *route, askedGzip bool) (*http.Response, error) {
+	if res.h2 != nil {
+		return t.finishH2(req, res, r)
+	}
 	resp, e := res.resp, res.entry
 	c := e.Conn
 	resp.TLS = c.TLS()

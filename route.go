@@ -31,6 +31,9 @@ type route struct {
 
 	// skipped are the ProxyList entries that failed before this one.
 	skipped []SkippedRoute
+	// h2 says whether connections of this route offer HTTP/2 (set per
+	// request by muxRoute).
+	h2 uint8
 }
 
 // route decides the mode for req and builds its pool key and proxy headers.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -16,8 +17,8 @@ import (
 	"github.com/ferryhttp/ferry/verify"
 )
 
-// Transport is an http.RoundTripper for HTTP/1.1 with urllib3's connection,
-// pool and proxy semantics. Use it where an *http.Transport would go:
+// Transport is an http.RoundTripper for HTTP/1.1 and HTTP/2 with urllib3's
+// connection, pool and proxy semantics. Use it where an *http.Transport would go:
 //
 //	client := &http.Client{Transport: &ferry.Transport{Proxy: ferry.ProxyFromEnvironment}}
 //
@@ -146,6 +147,27 @@ type Transport struct {
 	WriteBufferSize int
 	ReadBufferSize  int
 
+	// TLSNextProto, ForceAttemptHTTP2 and Protocols decide, as in
+	// http.Transport, whether HTTP/2 is offered to https targets (in ALPN,
+	// direct, inside CONNECT tunnels, TLS in TLS, over SOCKS) and whether
+	// http targets get HTTP/2 with prior knowledge (Protocols with only
+	// UnencryptedHTTP2; direct and SOCKS only). A non-nil TLSNextProto
+	// without "h2" turns HTTP/2 off; its functions are never called (ferry
+	// runs HTTP/2 with the standard library's engine on the connections it
+	// made). One difference: a Transport that sets none of the three speaks
+	// HTTP/1.1 only, where http.Transport would try HTTP/2 unless it has a
+	// custom TLS config or dialer; NewFromHTTPTransport keeps net/http's
+	// choice. The handshake with an https proxy always offers http/1.1
+	// only, and forward mode and Upgrade requests always use HTTP/1.1.
+	TLSNextProto      map[string]func(authority string, c *tls.Conn) http.RoundTripper
+	ForceAttemptHTTP2 bool
+	Protocols         *http.Protocols
+
+	// HTTP2 configures HTTP/2 connections as in http.Transport (ping
+	// health checks, frame and window sizes, header table sizes,
+	// StrictMaxConcurrentRequests). Nil means the defaults.
+	HTTP2 *http.HTTP2Config
+
 	// ProxyHeader is urllib3's proxy_headers: sent to the proxy on CONNECT in
 	// tunnel mode and on every request in forward mode. Never sent to a
 	// target through a tunnel. In forward mode the headers are on the request
@@ -234,6 +256,8 @@ type Transport struct {
 
 	initOnce sync.Once
 	s        *settings // frozen at first use
+	h2       h2Switches
+	h2eng    *conn.H2Engine // nil: HTTP/1.1 only
 	pool     *pool.Pool
 	connOpts *conn.Options
 	keyCache keyCache
@@ -283,6 +307,10 @@ func (t *Transport) Clone() *Transport {
 		MaxResponseHeaderBytes: t.MaxResponseHeaderBytes,
 		WriteBufferSize:        t.WriteBufferSize,
 		ReadBufferSize:         t.ReadBufferSize,
+		TLSNextProto:           maps.Clone(t.TLSNextProto),
+		ForceAttemptHTTP2:      t.ForceAttemptHTTP2,
+		Protocols:              clonePtr(t.Protocols),
+		HTTP2:                  clonePtr(t.HTTP2),
 		ProxyHeader:            t.ProxyHeader.Clone(),
 		UseForwardingForHTTPS:  t.UseForwardingForHTTPS,
 		ProxyTLSClientConfig:   cloneTLS(t.ProxyTLSClientConfig),
@@ -306,6 +334,14 @@ func (t *Transport) PoolStats() PoolStats {
 	return t.pool.Stats()
 }
 
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	c := *p
+	return &c
+}
+
 func cloneTLS(c *tls.Config) *tls.Config {
 	if c == nil {
 		return nil
@@ -325,10 +361,13 @@ func (t *Transport) init() {
 			MaxConnsPerHost:     t.MaxConnsPerHost,
 			IdleConnTimeout:     t.IdleConnTimeout,
 			DisableKeepAlives:   t.DisableKeepAlives,
+
+			StrictMaxConcurrentStreams: t.HTTP2 != nil && t.HTTP2.StrictMaxConcurrentRequests,
 		})
 		if len(t.ProxyAuth) > 0 {
 			t.auth = proxyauth.New(t.ProxyAuth)
 		}
+		t.initHTTP2()
 		t.connOpts = &conn.Options{
 			DialContext:            t.DialContext,
 			DialTLSContext:         t.DialTLSContext,

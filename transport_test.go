@@ -706,9 +706,9 @@ func TestConnInfoThroughClient(t *testing.T) {
 		timeout time.Duration
 		want    ferry.ConnInfo
 	}{
-		{"verified", &ferry.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}, 0, ferry.ConnInfo{Mode: proxyconfig.Direct, IsVerified: true}},
-		{"verified-client-timeout", &ferry.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}, 5 * time.Second, ferry.ConnInfo{Mode: proxyconfig.Direct, IsVerified: true}},
-		{"insecure", &ferry.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, 5 * time.Second, ferry.ConnInfo{Mode: proxyconfig.Direct}},
+		{"verified", &ferry.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}, 0, ferry.ConnInfo{Mode: proxyconfig.Direct, IsVerified: true, Proto: "HTTP/1.1"}},
+		{"verified-client-timeout", &ferry.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}, 5 * time.Second, ferry.ConnInfo{Mode: proxyconfig.Direct, IsVerified: true, Proto: "HTTP/1.1"}},
+		{"insecure", &ferry.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, 5 * time.Second, ferry.ConnInfo{Mode: proxyconfig.Direct, Proto: "HTTP/1.1"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			resp, err := (&http.Client{Transport: c.tr, Timeout: c.timeout}).Get(o.URL)

@@ -2,6 +2,8 @@ package pool
 
 import (
 	"context"
+	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -41,6 +43,10 @@ type Options struct {
 	IdleConnTimeout time.Duration
 	// DisableKeepAlives makes every connection carry one request.
 	DisableKeepAlives bool
+	// StrictMaxConcurrentStreams keeps GetMux from dialling another
+	// connection when the HTTP/2 ones of a key are at their streams limit:
+	// callers wait (http.HTTP2Config.StrictMaxConcurrentRequests).
+	StrictMaxConcurrentStreams bool
 }
 
 func (o *Options) maxIdlePerHost() int {
@@ -54,7 +60,12 @@ func (o *Options) maxIdlePerHost() int {
 // from Get owns it until it calls Put or Discard (or its Body does).
 type Entry struct {
 	Conn *conn.Conn
-	key  Key
+	// H2 is set when the connection speaks HTTP/2: the ClientConn then owns
+	// the network connection and Conn only describes it. See GetMux.
+	H2  *http.ClientConn
+	key Key
+	// gone: an HTTP/2 entry left the pool (guarded by Pool.mu).
+	gone bool
 
 	// Guarded by Pool.mu while idle.
 	idleSince  time.Time
@@ -77,6 +88,14 @@ type Pool struct {
 	total     map[Key]int // open connections per key (MaxConnsPerHost)
 	waiters   map[Key][]chan struct{}
 	sweep     *time.Timer // closes expired idle connections
+
+	// HTTP/2 (multiplex.go): shared connections per key, dials in flight
+	// from GetMux, the protocol a key's connections speak, and a counter of
+	// wake-ups so a GetMux that looked at stale state looks again.
+	shared     map[Key][]*Entry
+	muxDialing map[Key]int
+	learned    map[Key]uint8
+	gen        uint64
 }
 
 // New returns an empty pool with the given limits.
@@ -86,6 +105,10 @@ func New(opts Options) *Pool {
 		idle:    make(map[Key][]*Entry),
 		total:   make(map[Key]int),
 		waiters: make(map[Key][]chan struct{}),
+
+		shared:     make(map[Key][]*Entry),
+		muxDialing: make(map[Key]int),
+		learned:    make(map[Key]uint8),
 	}
 }
 
@@ -179,6 +202,9 @@ func (p *Pool) Put(e *Entry) bool {
 	if max := p.opts.MaxIdleConns; max > 0 && p.idleCount >= max {
 		evict = p.oldest
 		p.unlinkLocked(evict)
+		if !closableLocked(evict) {
+			evict = nil
+		}
 	}
 	e.idleSince = now
 	p.idle[e.key] = append(p.idle[e.key], e)
@@ -196,6 +222,10 @@ func (p *Pool) Put(e *Entry) bool {
 
 // Discard closes the connection of e and forgets it.
 func (p *Pool) Discard(e *Entry) {
+	if e.H2 != nil {
+		p.discardMux(e)
+		return
+	}
 	e.Conn.Close()
 	p.mu.Lock()
 	p.decLocked(e.key)
@@ -212,6 +242,7 @@ func (p *Pool) CloseIdle() {
 	for _, e := range all {
 		p.unlinkLocked(e)
 	}
+	all = slices.DeleteFunc(all, func(e *Entry) bool { return !closableLocked(e) })
 	clear(p.idle)
 	if p.sweep != nil {
 		p.sweep.Stop()
@@ -316,12 +347,15 @@ func (p *Pool) decLocked(key Key) {
 		p.total[key] = n
 	} else {
 		delete(p.total, key)
+		// The next connection to this key finds its protocol anew.
+		delete(p.learned, key)
 	}
 	p.wakeLocked(key)
 }
 
 // wakeLocked lets the longest waiting Get for key try again.
 func (p *Pool) wakeLocked(key Key) {
+	p.gen++
 	w := p.waiters[key]
 	if len(w) == 0 {
 		return
@@ -358,7 +392,9 @@ func (p *Pool) sweepExpired() {
 	p.mu.Lock()
 	for e := p.oldest; e != nil && p.expired(e, now); e = p.oldest {
 		p.unlinkLocked(e)
-		expired = append(expired, e)
+		if closableLocked(e) {
+			expired = append(expired, e)
+		}
 	}
 	p.sweep = nil
 	for k, list := range p.idle {

@@ -27,6 +27,8 @@ type Options struct {
 	ReadBody bool
 	// Configure, when set, adjusts the http.Server before it starts.
 	Configure func(*http.Server)
+	// HTTP2 lets a TLS origin offer h2 in ALPN (httptest's EnableHTTP2).
+	HTTP2 bool
 }
 
 // Seen is one request as the origin received it.
@@ -37,6 +39,7 @@ type Seen struct {
 	Host       string
 	Header     http.Header
 	Body       string // with Options.ReadBody
+	Proto      string // "HTTP/1.1", "HTTP/2.0"
 }
 
 // Origin is a running origin server. Its embedded httptest.Server gives the
@@ -59,7 +62,7 @@ func New(tb testing.TB, o Options) *Origin {
 		h = func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello from "+r.URL.Path) }
 	}
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		seen := Seen{Method: r.Method, RequestURI: r.RequestURI, Path: r.URL.Path, Host: r.Host, Header: r.Header.Clone()}
+		seen := Seen{Method: r.Method, RequestURI: r.RequestURI, Path: r.URL.Path, Host: r.Host, Header: r.Header.Clone(), Proto: r.Proto}
 		if o.ReadBody {
 			body, _ := io.ReadAll(r.Body)
 			seen.Body = string(body)
@@ -84,6 +87,7 @@ func New(tb testing.TB, o Options) *Origin {
 	if o.Configure != nil {
 		o.Configure(s.Config)
 	}
+	s.EnableHTTP2 = o.HTTP2
 	if o.Cert != nil {
 		s.TLS = &tls.Config{Certificates: []tls.Certificate{*o.Cert}}
 		s.StartTLS()

@@ -1,0 +1,261 @@
+package pool
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/ferryhttp/ferry/conn"
+)
+
+// MuxDial makes a new connection for a key that may speak HTTP/2: c is
+// always set; cc is set when the connection speaks HTTP/2 (it then owns the
+// network connection and carries many requests at once).
+type MuxDial func(ctx context.Context) (c *conn.Conn, cc *http.ClientConn, err error)
+
+// protocol learned for a key by its first connection.
+const (
+	protoUnknown uint8 = iota
+	protoHTTP1
+	protoHTTP2
+)
+
+// GetMux is Get for a key whose connections may speak HTTP/2. An HTTP/2
+// entry (e.H2 set) is shared: GetMux reserves one stream on it, and the
+// request that holds the reservation must consume it with e.H2.RoundTrip or
+// give it back with e.H2.Release. An HTTP/1.1 entry is owned as with Get.
+//
+// When every HTTP/2 connection of key is at the server's
+// MAX_CONCURRENT_STREAMS, GetMux dials another one if MaxConnsPerHost
+// allows, and otherwise waits. While the first connection to key is being
+// dialled and its protocol is not known yet, other callers wait for it
+// instead of dialling their own (golang/go#13957); once it turns out to be
+// HTTP/1.1 they dial as Get does.
+//
+// useIdle false asks for a new connection (a retry); reused reports whether
+// the entry existed before this call.
+func (p *Pool) GetMux(ctx context.Context, key Key, dial MuxDial, useIdle, checkAlive bool) (e *Entry, reused bool, err error) {
+	for {
+		p.mu.Lock()
+		gen := p.gen
+		if useIdle && len(p.shared[key]) > 0 {
+			var buf [4]*Entry
+			cands := append(buf[:0], p.shared[key]...)
+			p.mu.Unlock()
+			for _, e := range cands {
+				if e.H2.Reserve() != nil {
+					continue
+				}
+				p.mu.Lock()
+				if e.gone {
+					p.mu.Unlock()
+					e.H2.Release()
+					continue
+				}
+				if e.idle {
+					p.unlinkFromListLocked(e)
+				}
+				p.mu.Unlock()
+				return e, true, nil
+			}
+			p.mu.Lock()
+		}
+		if useIdle {
+			if e := p.popIdleLocked(key); e != nil {
+				p.mu.Unlock()
+				if p.expired(e, time.Now()) || (checkAlive && !e.Conn.Alive()) {
+					p.Discard(e)
+					continue
+				}
+				return e, true, nil
+			}
+		}
+		if p.gen != gen {
+			// A stream or connection came free while we looked.
+			p.mu.Unlock()
+			continue
+		}
+		firstInFlight := p.learned[key] == protoUnknown && p.muxDialing[key] > 0 ||
+			p.opts.StrictMaxConcurrentStreams && len(p.shared[key]) > 0
+		if max := p.opts.MaxConnsPerHost; !firstInFlight && (max <= 0 || p.total[key] < max) {
+			p.total[key]++
+			p.muxDialing[key]++
+			p.mu.Unlock()
+			return p.dialMux(ctx, key, dial)
+		}
+		if !useIdle && !firstInFlight {
+			if e := p.popIdleLocked(key); e != nil {
+				p.mu.Unlock()
+				p.Discard(e)
+				continue
+			}
+		}
+		ch := make(chan struct{})
+		p.waiters[key] = append(p.waiters[key], ch)
+		p.mu.Unlock()
+
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			p.mu.Lock()
+			if !p.removeWaiterLocked(key, ch) {
+				p.wakeLocked(key)
+			}
+			p.mu.Unlock()
+			return nil, false, ctx.Err()
+		}
+	}
+}
+
+// dialMux dials for GetMux; the caller counted the connection in total and
+// muxDialing.
+func (p *Pool) dialMux(ctx context.Context, key Key, dial MuxDial) (*Entry, bool, error) {
+	c, cc, err := dial(ctx)
+	p.mu.Lock()
+	p.muxDialing[key]--
+	if p.muxDialing[key] <= 0 {
+		delete(p.muxDialing, key)
+	}
+	if err != nil {
+		p.decLocked(key)
+		// Callers waiting for this first dial try their own.
+		p.wakeAllLocked(key)
+		p.mu.Unlock()
+		return nil, false, err
+	}
+	e := &Entry{Conn: c, key: key, H2: cc}
+	if cc == nil {
+		p.learned[key] = protoHTTP1
+		p.wakeAllLocked(key)
+		p.mu.Unlock()
+		return e, false, nil
+	}
+	p.learned[key] = protoHTTP2
+	// Our own stream first, so the waiters woken below cannot take them all.
+	if err := cc.Reserve(); err != nil {
+		p.mu.Unlock()
+		cc.Close()
+		p.mu.Lock()
+		p.decLocked(key)
+		p.mu.Unlock()
+		return nil, false, err
+	}
+	p.shared[key] = append(p.shared[key], e)
+	p.wakeAllLocked(key)
+	p.mu.Unlock()
+	cc.SetStateHook(func(*http.ClientConn) { p.muxStateChanged(e) })
+	return e, false, nil
+}
+
+// muxStateChanged follows an HTTP/2 connection: streams ending (it may go
+// idle and come under the idle limits), slots freed (waiters retry), the
+// connection failing or closing (it leaves the pool).
+func (p *Pool) muxStateChanged(e *Entry) {
+	var closeList []*Entry
+	p.mu.Lock()
+	if e.gone {
+		p.mu.Unlock()
+		return
+	}
+	if e.H2.Err() != nil {
+		p.forgetMuxLocked(e)
+		p.mu.Unlock()
+		e.H2.Close()
+		return
+	}
+	switch inFlight := e.H2.InFlight(); {
+	case inFlight == 0 && e.H2.Available() == 0:
+		// Drained after a GOAWAY, or single use: it takes nothing more.
+		p.forgetMuxLocked(e)
+		p.mu.Unlock()
+		e.H2.Close()
+		return
+	case inFlight > 0 && e.idle:
+		p.unlinkFromListLocked(e)
+	case inFlight == 0 && !e.idle:
+		closeList = p.muxIdleLocked(e, closeList)
+	}
+	p.wakeAllLocked(e.key)
+	p.mu.Unlock()
+	for _, x := range closeList {
+		p.Discard(x)
+	}
+}
+
+// muxIdleLocked puts an HTTP/2 connection with no stream in flight on the
+// idle list, under the idle limits; it returns what must be closed.
+func (p *Pool) muxIdleLocked(e *Entry, closeList []*Entry) []*Entry {
+	if p.opts.DisableKeepAlives || p.idleOfKeyLocked(e.key) >= p.opts.maxIdlePerHost() {
+		return append(closeList, e)
+	}
+	if max := p.opts.MaxIdleConns; max > 0 && p.idleCount >= max {
+		evict := p.oldest
+		p.unlinkLocked(evict)
+		if closableLocked(evict) {
+			closeList = append(closeList, evict)
+		}
+	}
+	e.idleSince = time.Now()
+	p.linkLocked(e)
+	if t := p.opts.IdleConnTimeout; t > 0 && p.sweep == nil {
+		p.sweep = time.AfterFunc(t, p.sweepExpired)
+	}
+	return closeList
+}
+
+// idleOfKeyLocked counts the idle connections of key, HTTP/1.1 and HTTP/2.
+func (p *Pool) idleOfKeyLocked(key Key) int {
+	n := len(p.idle[key])
+	for _, e := range p.shared[key] {
+		if e.idle {
+			n++
+		}
+	}
+	return n
+}
+
+// forgetMuxLocked removes an HTTP/2 entry from the pool, once.
+func (p *Pool) forgetMuxLocked(e *Entry) {
+	if e.gone {
+		return
+	}
+	e.gone = true
+	list := p.shared[e.key]
+	for i, x := range list {
+		if x == e {
+			list = append(list[:i:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(p.shared, e.key)
+	} else {
+		p.shared[e.key] = list
+	}
+	p.unlinkFromListLocked(e)
+	p.decLocked(e.key)
+}
+
+// discardMux closes an HTTP/2 connection and forgets it. Streams still in
+// flight on it fail.
+func (p *Pool) discardMux(e *Entry) {
+	p.mu.Lock()
+	p.forgetMuxLocked(e)
+	p.mu.Unlock()
+	e.H2.Close()
+}
+
+// closableLocked reports whether an entry taken off the idle list may be
+// closed: an HTTP/2 one may have got a stream since it went idle.
+func closableLocked(e *Entry) bool {
+	return e.H2 == nil || e.H2.InFlight() == 0
+}
+
+// wakeAllLocked lets every waiting Get for key try again.
+func (p *Pool) wakeAllLocked(key Key) {
+	p.gen++
+	for _, ch := range p.waiters[key] {
+		close(ch)
+	}
+	delete(p.waiters, key)
+}

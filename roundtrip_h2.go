@@ -1,0 +1,447 @@
+package ferry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/ferryhttp/ferry/conn"
+	"github.com/ferryhttp/ferry/pool"
+	"github.com/ferryhttp/ferry/proxyconfig"
+)
+
+// ErrHTTP2 is wrapped by the errors of requests that failed on an HTTP/2
+// connection for a reason of the protocol (a stream reset, a malformed frame,
+// a GOAWAY that took the request with it, a header block over the limit).
+// errors.Is finds it; the standard library's error is wrapped too.
+var ErrHTTP2 = errors.New("ferry: HTTP/2")
+
+// maxH2Retries bounds how often a request whose headers never reached an
+// HTTP/2 connection is sent on another.
+const maxH2Retries = 3
+
+// How a route's connections may speak HTTP/2 (route.h2).
+const (
+	h2Off   uint8 = iota
+	h2ALPN        // offer h2 in ALPN to the target
+	h2Prior       // h2c with prior knowledge
+)
+
+// h2Switches is what the Transport's HTTP/2 fields say, read once.
+type h2Switches struct {
+	tls   bool // offer h2 to https targets
+	only  bool // offer h2 only (Protocols without HTTP1)
+	prior bool // h2c with prior knowledge to http targets (direct, SOCKS)
+}
+
+// http2Switches applies net/http's rules to the Transport's fields, except
+// that a Transport that says nothing (Protocols, TLSNextProto nil,
+// ForceAttemptHTTP2 false) stays HTTP/1.1: the zero Transport keeps the
+// behaviour ferry always had. NewFromHTTPTransport writes down what
+// net/http's default would have been.
+func (t *Transport) http2Switches() h2Switches {
+	if p := t.Protocols; p != nil {
+		return h2Switches{
+			tls:   p.HTTP2(),
+			only:  p.HTTP2() && !p.HTTP1(),
+			prior: p.UnencryptedHTTP2() && !p.HTTP1(),
+		}
+	}
+	if t.TLSNextProto != nil {
+		// net/http: a non-nil map turns HTTP/2 off unless it has "h2".
+		return h2Switches{tls: t.TLSNextProto["h2"] != nil}
+	}
+	return h2Switches{tls: t.ForceAttemptHTTP2}
+}
+
+func (t *Transport) initHTTP2() {
+	t.h2 = t.http2Switches()
+	if !t.h2.tls && !t.h2.prior {
+		return
+	}
+	t.h2eng = conn.NewH2Engine(conn.H2Settings{
+		HTTP2:                  t.HTTP2,
+		DisableCompression:     t.DisableCompression,
+		DisableKeepAlives:      t.DisableKeepAlives,
+		MaxResponseHeaderBytes: t.MaxResponseHeaderBytes,
+		ResponseHeaderTimeout:  t.ResponseHeaderTimeout,
+		ExpectContinueTimeout:  t.ExpectContinueTimeout,
+	})
+}
+
+// muxRoute decides whether req may go over HTTP/2 and records how in r.h2:
+// https targets direct, through a CONNECT tunnel or SOCKS; http targets with
+// prior knowledge, direct or over SOCKS only. Forward mode, and requests
+// that must stay HTTP/1.1 (Upgrade), never.
+func (t *Transport) muxRoute(req *http.Request, r *route) bool {
+	r.h2 = h2Off
+	if t.h2eng == nil || r.mode == proxyconfig.Forward || isUpgrade(req) {
+		return false
+	}
+	switch {
+	case r.target.Scheme == "https" && t.h2.tls:
+		r.h2 = h2ALPN
+	case r.target.Scheme == "http" && t.h2.prior && (r.proxy == nil || isSOCKS(r.proxy)):
+		r.h2 = h2Prior
+	default:
+		return false
+	}
+	return true
+}
+
+func isUpgrade(req *http.Request) bool {
+	return len(req.Header["Upgrade"]) > 0 || httpguts.HeaderValuesContainsToken(req.Header["Connection"], "upgrade")
+}
+
+// dialMux makes a connection for a route that may speak HTTP/2; cc is set
+// when it does.
+func (t *Transport) dialMux(ctx context.Context, r *route) (*conn.Conn, *http.ClientConn, error) {
+	c, err := t.dial(ctx, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	prior := r.h2 == h2Prior
+	if !prior && c.NegotiatedProtocol() != conn.ProtoH2 {
+		return c, nil, nil
+	}
+	cc, err := t.h2eng.ClientConn(c, prior)
+	if err != nil {
+		c.Close()
+		return nil, nil, fmt.Errorf("%w: starting the connection: %w", ErrHTTP2, err)
+	}
+	return c, cc, nil
+}
+
+// attemptMux gets a connection for a route that may speak HTTP/2 and, when
+// it does, runs the request on it (done true). A request whose headers never
+// reached the connection (it was closing, refused the stream, went away) is
+// sent again on another. An HTTP/1.1 entry is returned for attempt to use.
+func (t *Transport) attemptMux(ctx context.Context, req *http.Request, r *route, trace *httptrace.ClientTrace, fresh bool) (res attemptResult, e *pool.Entry, reused, done bool, err error) {
+	mdial := func(ctx context.Context) (*conn.Conn, *http.ClientConn, error) { return t.dialMux(ctx, r) }
+	useIdle := !fresh
+	for try := 0; ; try++ {
+		e, reused, err = t.pool.GetMux(ctx, r.key, mdial, useIdle, !isReplayable(req))
+		if err != nil || e.H2 == nil {
+			return res, e, reused, false, err
+		}
+		var next *http.Request
+		res, next, err = t.roundTripH2(ctx, req, e, reused, trace)
+		if next == nil || try >= maxH2Retries {
+			if next != nil {
+				closeReqBody(next)
+			}
+			return res, nil, false, true, err
+		}
+		req, useIdle = next, true
+	}
+}
+
+// roundTripH2 sends req as one stream of e's connection (a stream reserved
+// by GetMux). A non-nil next is the request to send on another connection:
+// its headers never went out, or the server said it did not process it (a
+// graceful GOAWAY that left it out, REFUSED_STREAM) and its body can be sent
+// again.
+func (t *Transport) roundTripH2(ctx context.Context, req *http.Request, e *pool.Entry, reused bool, trace *httptrace.ClientTrace) (res attemptResult, next *http.Request, err error) {
+	if trace != nil && trace.GotConn != nil {
+		trace.GotConn(httptrace.GotConnInfo{Conn: e.Conn.NetConn(), Reused: reused, WasIdle: reused && e.H2.InFlight() <= 1})
+	}
+	s := &h2Stream{t: t, caller: ctx}
+	resp, err := e.H2.RoundTrip(s.start(ctx, req))
+	if err != nil {
+		s.release()
+		if ctx.Err() == nil && (!s.wroteHeaders.Load() || unprocessed(err)) {
+			if s.body.untouched() {
+				return res, req, s.mapErr(err, false)
+			}
+			if req.GetBody != nil {
+				s.body.closeNow()
+				if body, gerr := req.GetBody(); gerr == nil {
+					r2 := req.Clone(ctx)
+					r2.Body = body
+					return res, r2, s.mapErr(err, false)
+				}
+			}
+		}
+		s.body.closeNow()
+		return res, nil, s.mapErr(err, false)
+	}
+	s.headers.Store(true)
+	return attemptResult{resp: resp, entry: e, reuse: reused, h2: s}, nil, nil
+}
+
+// h2StreamError receives the standard library's HTTP/2 stream error through
+// errors.As (its As method fills any struct with the same fields).
+type h2StreamError struct {
+	StreamID uint32
+	Code     uint32
+	Cause    error
+}
+
+func (e h2StreamError) Error() string { return fmt.Sprintf("stream %d reset, code %#x", e.StreamID, e.Code) }
+
+// errRefusedStream is HTTP/2's REFUSED_STREAM: the server did not process it.
+const errRefusedStream = 0x7
+
+// unprocessed reports whether the server said it did not process the
+// request, so sending it again is safe whatever its method (RFC 9113, 8.7):
+// REFUSED_STREAM, or a graceful GOAWAY whose last stream came before it.
+// The engine reports the latter only by its message; TestHTTP2GoAway pins it.
+func unprocessed(err error) bool {
+	var se h2StreamError
+	if errors.As(err, &se) && se.Code == errRefusedStream {
+		return true
+	}
+	return strings.Contains(err.Error(), "graceful shutdown GOAWAY")
+}
+
+// finishH2 attaches ConnInfo and the body wrapper to an HTTP/2 response.
+// The engine already decompressed what it asked to be gzipped.
+func (t *Transport) finishH2(req *http.Request, res attemptResult, r *route) (*http.Response, error) {
+	resp, s, c := res.resp, res.h2, res.entry.Conn
+	resp.TLS = c.TLS()
+	s.ic.Context = req.Context()
+	s.ic.info = connInfo(r, c, res.reuse)
+	s.ic.info.Proto = "HTTP/2.0"
+	s.ic.info.WriteErr = s.body.writeErr()
+	s.resp.s, s.resp.rc = s, resp.Body
+	resp.Body = &s.resp
+	resp.Request = req.WithContext(&s.ic)
+	return resp, nil
+}
+
+// h2Stream is one request on an HTTP/2 connection: the hooks that tell
+// whether its headers went out, the per-stream read timer (ReadTimeout), the
+// request and response body wrappers, and the response's ConnInfo; one
+// allocation for all of them.
+type h2Stream struct {
+	t      *Transport
+	caller context.Context // the request's own context
+	ctx    context.Context // what the engine got: caller's, traced, cancellable
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+
+	trace        httptrace.ClientTrace
+	wroteHeaders atomic.Bool
+	headers      atomic.Bool // the response header arrived
+	body         h2ReqBody
+	resp         h2Body
+	ic           infoCtx
+	done         atomic.Bool
+}
+
+// start returns the request to give the engine: req with a context that
+// reports when the headers were written and, with ReadTimeout, can be
+// cancelled by the read timer.
+func (s *h2Stream) start(ctx context.Context, req *http.Request) *http.Request {
+	s.trace.WroteHeaders = s.onWroteHeaders
+	if s.t.ReadTimeout > 0 {
+		ctx, s.cancel = context.WithCancelCause(ctx)
+		s.trace.WroteRequest = s.onWroteRequest
+	}
+	ctx = httptrace.WithClientTrace(ctx, &s.trace)
+	s.ctx = ctx
+	w := req.WithContext(ctx)
+	if req.Body != nil && req.Body != http.NoBody {
+		s.body.init(req.Body)
+		w.Body = &s.body
+	}
+	return w
+}
+
+func (s *h2Stream) onWroteHeaders() { s.wroteHeaders.Store(true) }
+
+// onWroteRequest starts the wait for the response header, which ReadTimeout
+// bounds as every wait for bytes of the response.
+func (s *h2Stream) onWroteRequest(httptrace.WroteRequestInfo) {
+	if !s.headers.Load() {
+		s.armTimer()
+	}
+}
+
+func (s *h2Stream) armTimer() {
+	if s.cancel == nil {
+		return
+	}
+	if s.timer == nil {
+		s.timer = time.AfterFunc(s.t.ReadTimeout, s.timedOut)
+		return
+	}
+	s.timer.Reset(s.t.ReadTimeout)
+}
+
+func (s *h2Stream) timedOut() {
+	s.cancel(&conn.TimeoutError{Op: "read", Limit: s.t.ReadTimeout, Err: errStreamStalled})
+}
+
+var errStreamStalled = errors.New("no bytes of the HTTP/2 stream arrived in time")
+
+func (s *h2Stream) stopTimer() {
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+}
+
+// release ends the stream's own resources once: the timer and the context.
+func (s *h2Stream) release() {
+	if !s.done.CompareAndSwap(false, true) {
+		return
+	}
+	s.stopTimer()
+	if s.cancel != nil {
+		s.cancel(context.Canceled)
+	}
+}
+
+// mapErr turns an engine error into the one to give the caller: the read
+// timer's TimeoutError, the caller's context error, a TimeoutError for
+// ResponseHeaderTimeout, or the engine's error under ErrHTTP2.
+func (s *h2Stream) mapErr(err error, body bool) error {
+	if s.cancel != nil {
+		var te *conn.TimeoutError
+		if cause := context.Cause(s.ctx); errors.As(cause, &te) {
+			return te
+		}
+	}
+	if cerr := s.caller.Err(); cerr != nil {
+		return cerr
+	}
+	if !body && s.t.ResponseHeaderTimeout > 0 && isTimeoutErr(err) {
+		return &conn.TimeoutError{Op: "read", Limit: s.t.ResponseHeaderTimeout, Err: err}
+	}
+	var be *conn.BodyReadError
+	if errors.As(err, &be) || errors.Is(err, ErrHTTP2) {
+		return err
+	}
+	if s.body.readErr != nil && errors.Is(err, s.body.readErr) {
+		return &conn.BodyReadError{Err: err}
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("%w: %w", ErrHTTP2, err)
+}
+
+func isTimeoutErr(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+// h2Body is an HTTP/2 response body: each Read is one wait that ReadTimeout
+// bounds; errors are mapped as mapErr says.
+type h2Body struct {
+	s  *h2Stream
+	rc io.ReadCloser
+}
+
+func (b *h2Body) Read(p []byte) (int, error) {
+	s := b.s
+	s.armTimer()
+	n, err := b.rc.Read(p)
+	s.stopTimer()
+	if err != nil {
+		if err != io.EOF {
+			err = s.mapErr(err, true)
+		}
+		s.body.closeNow()
+		s.release()
+	}
+	return n, err
+}
+
+func (b *h2Body) Close() error {
+	err := b.rc.Close()
+	b.s.body.closeNow()
+	b.s.release()
+	return err
+}
+
+// h2ReqBody is the request body the engine reads. It keeps a body the
+// engine closed without reading a byte (the request may go on another
+// connection), and tells whether the body was cut short.
+type h2ReqBody struct {
+	rc       io.ReadCloser
+	read     atomic.Bool // the engine read from it
+	eof      atomic.Bool
+	engClose atomic.Bool // the engine closed it before EOF
+	readErr  error       // the caller's body failed (engine's goroutine)
+	settled  chan struct{}
+	once     sync.Once
+	closed   sync.Once
+}
+
+func (b *h2ReqBody) init(rc io.ReadCloser) {
+	b.rc = rc
+	b.settled = make(chan struct{})
+}
+
+func (b *h2ReqBody) Read(p []byte) (int, error) {
+	b.read.Store(true)
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.eof.Store(true)
+		b.settle()
+	} else if err != nil {
+		b.readErr = err
+	}
+	return n, err
+}
+
+// Close is the engine's: the body is done with, read whole or not.
+func (b *h2ReqBody) Close() error {
+	if !b.eof.Load() {
+		b.engClose.Store(true)
+	}
+	b.settle()
+	if b.read.Load() {
+		// A Read may be blocked on the caller's producer: only closing the
+		// body ends it.
+		b.closeNow()
+	}
+	return nil
+}
+
+func (b *h2ReqBody) settle() { b.once.Do(func() { close(b.settled) }) }
+
+// untouched reports whether the engine never read the body (or there is none).
+func (b *h2ReqBody) untouched() bool { return b.rc == nil || !b.read.Load() }
+
+// closeNow closes the caller's body, once.
+func (b *h2ReqBody) closeNow() {
+	if b.rc != nil {
+		b.closed.Do(func() { b.rc.Close() })
+	}
+}
+
+// writeErr reports, once the response is in, whether the body stopped short:
+// the server answered (413, say) and reset the stream, so the engine stopped
+// sending. A body still being sent gets a short grace to settle, as on
+// HTTP/1.1; one that keeps going is not cut.
+func (b *h2ReqBody) writeErr() error {
+	if b.rc == nil || b.eof.Load() {
+		return nil
+	}
+	t := time.NewTimer(earlyResponseGrace)
+	defer t.Stop()
+	select {
+	case <-b.settled:
+	case <-t.C:
+		return nil
+	}
+	if b.engClose.Load() && !b.eof.Load() {
+		return conn.ErrEarlyResponse
+	}
+	return nil
+}
+
+// earlyResponseGrace is how long a response that arrived during the upload
+// waits for the engine to settle the body.
+const earlyResponseGrace = 50 * time.Millisecond
