@@ -186,7 +186,9 @@ type h2StreamError struct {
 	Cause    error
 }
 
-func (e h2StreamError) Error() string { return fmt.Sprintf("stream %d reset, code %#x", e.StreamID, e.Code) }
+func (e h2StreamError) Error() string {
+	return fmt.Sprintf("stream %d reset, code %#x", e.StreamID, e.Code)
+}
 
 // errRefusedStream is HTTP/2's REFUSED_STREAM: the server did not process it.
 const errRefusedStream = 0x7
