@@ -174,7 +174,7 @@ func (t *Transport) roundTripH2(ctx context.Context, req *http.Request, e *pool.
 		s.body.closeNow()
 		return res, nil, s.mapErr(err, false)
 	}
-	s.headers.Store(true)
+	s.gotHeaders()
 	return attemptResult{resp: resp, entry: e, reuse: reused, h2: s}, nil, nil
 }
 
@@ -233,7 +233,8 @@ type h2Stream struct {
 
 	trace        httptrace.ClientTrace
 	wroteHeaders atomic.Bool
-	headers      atomic.Bool // the response header arrived
+	mu           sync.Mutex // orders the header wait's timer with the header's arrival
+	headers      bool       // the response header arrived
 	body         h2ReqBody
 	resp         h2Body
 	ic           infoCtx
@@ -248,6 +249,8 @@ func (s *h2Stream) start(ctx context.Context, req *http.Request) *http.Request {
 	if s.t.ReadTimeout > 0 {
 		ctx, s.cancel = context.WithCancelCause(ctx)
 		s.trace.WroteRequest = s.onWroteRequest
+		s.timer = time.AfterFunc(s.t.ReadTimeout, s.timedOut)
+		s.timer.Stop()
 	}
 	ctx = httptrace.WithClientTrace(ctx, &s.trace)
 	s.ctx = ctx
@@ -264,20 +267,26 @@ func (s *h2Stream) onWroteHeaders() { s.wroteHeaders.Store(true) }
 // onWroteRequest starts the wait for the response header, which ReadTimeout
 // bounds as every wait for bytes of the response.
 func (s *h2Stream) onWroteRequest(httptrace.WroteRequestInfo) {
-	if !s.headers.Load() {
+	s.mu.Lock()
+	if !s.headers {
 		s.armTimer()
 	}
+	s.mu.Unlock()
+}
+
+// gotHeaders ends the header wait: from now on only the caller's body reads
+// arm the timer.
+func (s *h2Stream) gotHeaders() {
+	s.mu.Lock()
+	s.headers = true
+	s.stopTimer()
+	s.mu.Unlock()
 }
 
 func (s *h2Stream) armTimer() {
-	if s.cancel == nil {
-		return
+	if s.timer != nil {
+		s.timer.Reset(s.t.ReadTimeout)
 	}
-	if s.timer == nil {
-		s.timer = time.AfterFunc(s.t.ReadTimeout, s.timedOut)
-		return
-	}
-	s.timer.Reset(s.t.ReadTimeout)
 }
 
 func (s *h2Stream) timedOut() {
