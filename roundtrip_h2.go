@@ -145,20 +145,20 @@ func (t *Transport) attemptMux(ctx context.Context, req *http.Request, r *route,
 	}
 }
 
-// roundTripH2 sends req as one stream of e's connection (a stream reserved
-// by GetMux). A non-nil next is the request to send on another connection:
-// its headers never went out, or the server said it did not process it (a
-// graceful GOAWAY that left it out, REFUSED_STREAM) and its body can be sent
-// again.
+// roundTripH2 sends req as one stream of e's connection (a stream lent by
+// GetMux). A non-nil next is the request to send on another connection: the
+// engine refused it before writing its headers (the connection had become
+// unusable), or the server said it did not process it (a graceful GOAWAY
+// that left it out, REFUSED_STREAM), and its body can be sent again.
 func (t *Transport) roundTripH2(ctx context.Context, req *http.Request, e *pool.Entry, reused bool, trace *httptrace.ClientTrace) (res attemptResult, next *http.Request, err error) {
 	if trace != nil && trace.GotConn != nil {
 		trace.GotConn(httptrace.GotConnInfo{Conn: e.Conn.NetConn(), Reused: reused, WasIdle: reused && e.H2.InFlight() <= 1})
 	}
-	s := &h2Stream{t: t, caller: ctx}
+	s := &h2Stream{t: t, caller: ctx, p: t.pool, e: e}
 	resp, err := e.H2.RoundTrip(s.start(ctx, req))
 	if err != nil {
 		s.release()
-		if ctx.Err() == nil && (!s.wroteHeaders.Load() || unprocessed(err)) {
+		if ctx.Err() == nil && unsent(err) {
 			if s.body.untouched() {
 				return res, req, s.mapErr(err, false)
 			}
@@ -193,16 +193,22 @@ func (e h2StreamError) Error() string {
 // errRefusedStream is HTTP/2's REFUSED_STREAM: the server did not process it.
 const errRefusedStream = 0x7
 
-// unprocessed reports whether the server said it did not process the
-// request, so sending it again is safe whatever its method (RFC 9113, 8.7):
-// REFUSED_STREAM, or a graceful GOAWAY whose last stream came before it.
-// The engine reports the latter only by its message; TestHTTP2GoAway pins it.
-func unprocessed(err error) bool {
+// unsent reports whether a request's failure leaves it safe to send again
+// whatever its method: the engine refused it before writing its headers
+// (the connection turned unusable or never came up), or the server said it
+// did not process it (RFC 9113, 8.7: REFUSED_STREAM, or a graceful GOAWAY
+// whose last stream came before it). These are the errors net/http itself
+// retries; the engine names all but REFUSED_STREAM only by their message.
+// TestHTTP2GoAway pins the GOAWAY one.
+func unsent(err error) bool {
 	var se h2StreamError
 	if errors.As(err, &se) && se.Code == errRefusedStream {
 		return true
 	}
-	return strings.Contains(err.Error(), "graceful shutdown GOAWAY")
+	msg := err.Error()
+	return strings.Contains(msg, "graceful shutdown GOAWAY") ||
+		strings.Contains(msg, "http2: client conn not usable") ||
+		strings.Contains(msg, "http2: client conn could not be established")
 }
 
 // finishH2 attaches ConnInfo and the body wrapper to an HTTP/2 response.
@@ -214,55 +220,62 @@ func (t *Transport) finishH2(req *http.Request, res attemptResult, r *route) (*h
 	s.ic.info = connInfo(r, c, res.reuse)
 	s.ic.info.Proto = "HTTP/2.0"
 	s.ic.info.WriteErr = s.body.writeErr()
-	s.resp.s, s.resp.rc = s, resp.Body
-	resp.Body = &s.resp
+	if resp.Body == http.NoBody {
+		// Nothing to read (HEAD, 204, 304): the stream is over.
+		s.body.closeNow()
+		s.release()
+	} else {
+		s.resp.s, s.resp.rc = s, resp.Body
+		resp.Body = &s.resp
+	}
 	resp.Request = req.WithContext(&s.ic)
 	return resp, nil
 }
 
-// h2Stream is one request on an HTTP/2 connection: the hooks that tell
-// whether its headers went out, the per-stream read timer (ReadTimeout), the
-// request and response body wrappers, and the response's ConnInfo; one
-// allocation for all of them.
+// h2Stream is one request on an HTTP/2 connection: the per-stream read
+// timer (ReadTimeout), the request and response body wrappers, and the
+// response's ConnInfo; one allocation for all of them.
 type h2Stream struct {
 	t      *Transport
+	p      *pool.Pool
+	e      *pool.Entry
 	caller context.Context // the request's own context
-	ctx    context.Context // what the engine got: caller's, traced, cancellable
+	ctx    context.Context // what the engine got: the caller's, cancellable with ReadTimeout
 	cancel context.CancelCauseFunc
 	timer  *time.Timer
 
-	trace        httptrace.ClientTrace
-	wroteHeaders atomic.Bool
-	mu           sync.Mutex // orders the header wait's timer with the header's arrival
-	headers      bool       // the response header arrived
-	body         h2ReqBody
-	resp         h2Body
-	ic           infoCtx
-	done         atomic.Bool
+	trace   httptrace.ClientTrace
+	mu      sync.Mutex // orders the header wait's timer with the header's arrival
+	headers bool       // the response header arrived
+	body    h2ReqBody
+	resp    h2Body
+	ic      infoCtx
+	done    atomic.Bool
 }
 
-// start returns the request to give the engine: req with a context that
-// reports when the headers were written and, with ReadTimeout, can be
-// cancelled by the read timer.
+// start returns the request to give the engine: req itself when it can
+// (no allocation), or a copy with the body wrapper and, with ReadTimeout, a
+// context the read timer can cancel.
 func (s *h2Stream) start(ctx context.Context, req *http.Request) *http.Request {
-	s.trace.WroteHeaders = s.onWroteHeaders
+	s.ctx = ctx
+	w := req
 	if s.t.ReadTimeout > 0 {
 		ctx, s.cancel = context.WithCancelCause(ctx)
 		s.trace.WroteRequest = s.onWroteRequest
 		s.timer = time.AfterFunc(s.t.ReadTimeout, s.timedOut)
 		s.timer.Stop()
+		s.ctx = httptrace.WithClientTrace(ctx, &s.trace)
+		w = req.WithContext(s.ctx)
 	}
-	ctx = httptrace.WithClientTrace(ctx, &s.trace)
-	s.ctx = ctx
-	w := req.WithContext(ctx)
 	if req.Body != nil && req.Body != http.NoBody {
 		s.body.init(req.Body)
+		if w == req {
+			w = req.WithContext(ctx)
+		}
 		w.Body = &s.body
 	}
 	return w
 }
-
-func (s *h2Stream) onWroteHeaders() { s.wroteHeaders.Store(true) }
 
 // onWroteRequest starts the wait for the response header, which ReadTimeout
 // bounds as every wait for bytes of the response.
@@ -301,7 +314,8 @@ func (s *h2Stream) stopTimer() {
 	}
 }
 
-// release ends the stream's own resources once: the timer and the context.
+// release ends the stream once: its timer and context, and its place on
+// the connection.
 func (s *h2Stream) release() {
 	if !s.done.CompareAndSwap(false, true) {
 		return
@@ -310,6 +324,7 @@ func (s *h2Stream) release() {
 	if s.cancel != nil {
 		s.cancel(context.Canceled)
 	}
+	s.p.MuxDone(s.e)
 }
 
 // mapErr turns an engine error into the one to give the caller: the read

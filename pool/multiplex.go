@@ -21,9 +21,17 @@ const (
 )
 
 // GetMux is Get for a key whose connections may speak HTTP/2. An HTTP/2
-// entry (e.H2 set) is shared: GetMux reserves one stream on it, and the
-// request that holds the reservation must consume it with e.H2.RoundTrip or
-// give it back with e.H2.Release. An HTTP/1.1 entry is owned as with Get.
+// entry (e.H2 set) is shared: GetMux counts one stream on it, which the
+// caller sends with e.H2.RoundTrip and must end with MuxDone once (when the
+// response body is finished, or the round trip failed). An HTTP/1.1 entry is
+// owned as with Get.
+//
+// The pool counts streams itself rather than with ClientConn.Reserve (which
+// costs allocations on every request): a connection is lent while its
+// streams are fewer than the engine's limit (InFlight+Available, which
+// follows the server's MAX_CONCURRENT_STREAMS). The engine retires a stream
+// a moment after its body ended; a request that meets that lag waits inside
+// the engine (strict mode) instead of going over the server's limit.
 //
 // When every HTTP/2 connection of key is at the server's
 // MAX_CONCURRENT_STREAMS, GetMux dials another one if MaxConnsPerHost
@@ -39,26 +47,16 @@ func (p *Pool) GetMux(ctx context.Context, key Key, dial MuxDial, useIdle, check
 		p.mu.Lock()
 		gen := p.gen
 		if useIdle && len(p.shared[key]) > 0 {
-			var buf [4]*Entry
-			cands := append(buf[:0], p.shared[key]...)
-			p.mu.Unlock()
-			for _, e := range cands {
-				if e.H2.Reserve() != nil {
-					continue
-				}
-				p.mu.Lock()
-				if e.gone {
-					p.mu.Unlock()
-					e.H2.Release()
-					continue
-				}
-				if e.idle {
-					p.unlinkFromListLocked(e)
-				}
+			e, dead := p.pickMuxLocked(key)
+			if e != nil {
 				p.mu.Unlock()
 				return e, true, nil
 			}
-			p.mu.Lock()
+			if dead != nil {
+				p.mu.Unlock()
+				p.discardMux(dead)
+				continue
+			}
 		}
 		if useIdle {
 			if e := p.popIdleLocked(key); e != nil {
@@ -132,14 +130,7 @@ func (p *Pool) dialMux(ctx context.Context, key Key, dial MuxDial) (*Entry, bool
 	}
 	p.learned[key] = protoHTTP2
 	// Our own stream first, so the waiters woken below cannot take them all.
-	if err := cc.Reserve(); err != nil {
-		p.mu.Unlock()
-		cc.Close()
-		p.mu.Lock()
-		p.decLocked(key)
-		p.mu.Unlock()
-		return nil, false, err
-	}
+	e.streams = 1
 	p.shared[key] = append(p.shared[key], e)
 	p.wakeAllLocked(key)
 	p.mu.Unlock()
@@ -147,39 +138,65 @@ func (p *Pool) dialMux(ctx context.Context, key Key, dial MuxDial) (*Entry, bool
 	return e, false, nil
 }
 
-// muxStateChanged follows an HTTP/2 connection: streams ending (it may go
-// idle and come under the idle limits), slots freed (waiters retry), the
-// connection failing or closing (it leaves the pool).
-func (p *Pool) muxStateChanged(e *Entry) {
+// pickMuxLocked lends the first HTTP/2 connection of key with a free
+// stream. dead is one found closed, or drained after a GOAWAY, for the
+// caller to discard.
+func (p *Pool) pickMuxLocked(key Key) (e, dead *Entry) {
+	for _, e := range p.shared[key] {
+		inFlight, avail := e.H2.InFlight(), e.H2.Available()
+		if e.H2.Err() != nil || (inFlight == 0 && avail == 0 && e.streams == 0) {
+			return nil, e
+		}
+		if e.streams < inFlight+avail {
+			e.streams++
+			if e.idle {
+				p.unlinkFromListLocked(e)
+			}
+			return e, nil
+		}
+	}
+	return nil, nil
+}
+
+// MuxDone ends a stream that GetMux lent on an HTTP/2 entry: a waiter may
+// take its place; a connection with no stream left goes idle, under the idle
+// limits, or is closed when it takes no more (GOAWAY, single use).
+func (p *Pool) MuxDone(e *Entry) {
 	var closeList []*Entry
 	p.mu.Lock()
+	e.streams--
 	if e.gone {
 		p.mu.Unlock()
 		return
 	}
-	if e.H2.Err() != nil {
-		p.forgetMuxLocked(e)
-		p.mu.Unlock()
-		e.H2.Close()
-		return
+	if e.streams == 0 {
+		if e.H2.Err() != nil || e.H2.Available() == 0 && e.H2.InFlight() <= 1 {
+			// Closed, drained after a GOAWAY, or single use (the engine may
+			// still count the stream that just ended).
+			closeList = append(closeList, e)
+		} else {
+			closeList = p.muxIdleLocked(e, closeList)
+		}
 	}
-	switch inFlight := e.H2.InFlight(); {
-	case inFlight == 0 && e.H2.Available() == 0:
-		// Drained after a GOAWAY, or single use: it takes nothing more.
-		p.forgetMuxLocked(e)
-		p.mu.Unlock()
-		e.H2.Close()
-		return
-	case inFlight > 0 && e.idle:
-		p.unlinkFromListLocked(e)
-	case inFlight == 0 && !e.idle:
-		closeList = p.muxIdleLocked(e, closeList)
-	}
-	p.wakeAllLocked(e.key)
+	p.wakeLocked(e.key)
 	p.mu.Unlock()
 	for _, x := range closeList {
 		p.Discard(x)
 	}
+}
+
+// muxStateChanged follows an HTTP/2 connection that the engine saw fail or
+// close (GOAWAY with an error, the peer closing, a ping timeout): it leaves
+// the pool at once, and callers waiting for its streams look again.
+func (p *Pool) muxStateChanged(e *Entry) {
+	if e.H2.Err() == nil {
+		return
+	}
+	p.mu.Lock()
+	p.forgetMuxLocked(e)
+	p.wakeAllLocked(e.key)
+	p.mu.Unlock()
+	e.H2.Close()
 }
 
 // muxIdleLocked puts an HTTP/2 connection with no stream in flight on the
@@ -246,9 +263,9 @@ func (p *Pool) discardMux(e *Entry) {
 }
 
 // closableLocked reports whether an entry taken off the idle list may be
-// closed: an HTTP/2 one may have got a stream since it went idle.
+// closed: an HTTP/2 one may have been lent since it went idle.
 func closableLocked(e *Entry) bool {
-	return e.H2 == nil || e.H2.InFlight() == 0
+	return e.H2 == nil || e.streams == 0
 }
 
 // wakeAllLocked lets every waiting Get for key try again.

@@ -64,8 +64,10 @@ type Entry struct {
 	// the network connection and Conn only describes it. See GetMux.
 	H2  *http.ClientConn
 	key Key
-	// gone: an HTTP/2 entry left the pool (guarded by Pool.mu).
-	gone bool
+	// HTTP/2 entries, guarded by Pool.mu: gone, it left the pool; streams
+	// lent by GetMux and not yet ended with MuxDone.
+	gone    bool
+	streams int
 
 	// Guarded by Pool.mu while idle.
 	idleSince  time.Time
