@@ -1,4 +1,4 @@
-// Package ferry is an http.RoundTripper for HTTP/1.1 with the proxy and
+// Package ferry is an http.RoundTripper for HTTP/1.1 and HTTP/2 with the proxy and
 // connection semantics of Python's urllib3, built on its own connection
 // (package conn) and pool (package pool) layers. Plug it into any
 // http.Client in place of an *http.Transport:
@@ -45,12 +45,22 @@
 // and stops reading or closes is heard: the caller gets that response, not a
 // broken pipe, and the connection is not reused (ConnInfo.WriteErr says why).
 //
+// # HTTP/2
+//
+// With HTTP/2 switched on (ForceAttemptHTTP2, Protocols or TLSNextProto, as
+// in net/http), Connect offers h2 in ALPN to the target, never to a proxy;
+// when the target chooses it, the finished connection is handed to the
+// standard library's HTTP/2 engine (http.Transport.NewClientConn) and the
+// pool lends it to many requests at once under the same key (pool.GetMux).
+// Forward mode and Upgrade requests stay HTTP/1.1.
+//
 // # What a response tells
 //
 // ConnInfoOf(resp) reports the mode, the proxy, whether TLS with the target
-// (IsVerified) and with the proxy (IsProxyVerified) was verified, and whether
-// the connection was reused. resp.TLS is the target's TLS state, as in
-// net/http, and nil when the proxy spoke TLS with the target for us.
+// (IsVerified) and with the proxy (IsProxyVerified) was verified, whether
+// the connection was reused, and the protocol (Proto, ALPN). resp.TLS is the
+// target's TLS state, as in net/http, and nil when the proxy spoke TLS with
+// the target for us.
 //
 // # Errors
 //
@@ -101,6 +111,8 @@
 // per-request CONNECT headers), so GetProxyConnectHeader results are never
 // mixed up. Forwarded requests share one pool per proxy. ProxyHeader reaches
 // the proxy on CONNECT and on forwarded requests (where, as with the proxy
-// URL's credentials, the proxy may pass it on to the target). There is no HTTP/2.
+// URL's credentials, the proxy may pass it on to the target). The zero
+// Transport speaks HTTP/1.1 only (net/http's tries HTTP/2); the HTTP/2 pool
+// uses ferry's keys, and the handshake with an https proxy never offers h2.
 // resp.Request is a shallow copy of the request, whose context carries ConnInfo.
 package ferry
