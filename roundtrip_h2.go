@@ -27,7 +27,7 @@ var ErrHTTP2 = errors.New("ferry: HTTP/2")
 
 // maxH2Retries bounds how often a request whose headers never reached an
 // HTTP/2 connection is sent on another.
-const maxH2Retries = 3
+const maxH2Retries = 6
 
 // How a route's connections may speak HTTP/2 (route.h2).
 const (
@@ -158,7 +158,7 @@ func (t *Transport) roundTripH2(ctx context.Context, req *http.Request, e *pool.
 	resp, err := e.H2.RoundTrip(s.start(ctx, req))
 	if err != nil {
 		s.release()
-		if ctx.Err() == nil && unsent(err) {
+		if ctx.Err() == nil && (unsent(err) || lostConn(req, e, err)) {
 			if s.body.untouched() {
 				return res, req, s.mapErr(err, false)
 			}
@@ -176,6 +176,20 @@ func (t *Transport) roundTripH2(ctx context.Context, req *http.Request, e *pool.
 	}
 	s.gotHeaders()
 	return attemptResult{resp: resp, entry: e, reuse: reused, h2: s}, nil, nil
+}
+
+// lostConn reports whether a request failed because its connection died
+// (the peer closed it, a write failed) before any response, and may go
+// again by net/http's rules for a reused connection found dead: it is
+// idempotent and its body can be sent again. A server that closes right
+// after a GOAWAY (nginx's keepalive_requests) behind a proxy can lose the
+// GOAWAY frame with the connection.
+func lostConn(req *http.Request, e *pool.Entry, err error) bool {
+	if e.H2.Err() == nil || !isReplayable(req) || isTimeoutErr(err) {
+		return false
+	}
+	var se h2StreamError
+	return !errors.As(err, &se)
 }
 
 // h2StreamError receives the standard library's HTTP/2 stream error through

@@ -145,9 +145,13 @@ func (p *Pool) pickMuxLocked(key Key) (e, dead *Entry) {
 	for _, e := range p.shared[key] {
 		inFlight, avail := e.H2.InFlight(), e.H2.Available()
 		if e.H2.Err() != nil || (inFlight == 0 && avail == 0 && e.streams == 0) {
+			p.forgetMuxLocked(e)
 			return nil, e
 		}
-		if e.streams < inFlight+avail {
+		// avail is 0 at the limit (the engine may still count streams
+		// whose bodies ended: the state hook wakes a waiter when it retires
+		// them) and after a GOAWAY.
+		if avail > 0 && e.streams < inFlight+avail {
 			e.streams++
 			if e.idle {
 				p.unlinkFromListLocked(e)
@@ -173,6 +177,7 @@ func (p *Pool) MuxDone(e *Entry) {
 		if e.H2.Err() != nil || e.H2.Available() == 0 && e.H2.InFlight() <= 1 {
 			// Closed, drained after a GOAWAY, or single use (the engine may
 			// still count the stream that just ended).
+			p.forgetMuxLocked(e)
 			closeList = append(closeList, e)
 		} else {
 			closeList = p.muxIdleLocked(e, closeList)
@@ -185,30 +190,36 @@ func (p *Pool) MuxDone(e *Entry) {
 	}
 }
 
-// muxStateChanged follows an HTTP/2 connection that the engine saw fail or
-// close (GOAWAY with an error, the peer closing, a ping timeout): it leaves
-// the pool at once, and callers waiting for its streams look again.
+// muxStateChanged follows what the engine reports of an HTTP/2 connection:
+// a stream retired or a slot freed (a waiter looks again), or the
+// connection failed or closed (GOAWAY with an error, the peer closing, a
+// ping timeout): it leaves the pool at once and every waiter looks again.
 func (p *Pool) muxStateChanged(e *Entry) {
 	if e.H2.Err() == nil {
+		p.mu.Lock()
+		if len(p.waiters[e.key]) > 0 {
+			p.wakeLocked(e.key)
+		}
+		p.mu.Unlock()
 		return
 	}
 	p.mu.Lock()
 	p.forgetMuxLocked(e)
 	p.wakeAllLocked(e.key)
 	p.mu.Unlock()
-	e.H2.Close()
 }
 
 // muxIdleLocked puts an HTTP/2 connection with no stream in flight on the
 // idle list, under the idle limits; it returns what must be closed.
 func (p *Pool) muxIdleLocked(e *Entry, closeList []*Entry) []*Entry {
 	if p.opts.DisableKeepAlives || p.idleOfKeyLocked(e.key) >= p.opts.maxIdlePerHost() {
+		p.forgetMuxLocked(e)
 		return append(closeList, e)
 	}
 	if max := p.opts.MaxIdleConns; max > 0 && p.idleCount >= max {
 		evict := p.oldest
 		p.unlinkLocked(evict)
-		if closableLocked(evict) {
+		if p.closableLocked(evict) {
 			closeList = append(closeList, evict)
 		}
 	}
@@ -259,13 +270,26 @@ func (p *Pool) discardMux(e *Entry) {
 	p.mu.Lock()
 	p.forgetMuxLocked(e)
 	p.mu.Unlock()
-	e.H2.Close()
+	if e.H2.Err() == nil {
+		// A connection that already failed keeps the errors it gave its
+		// streams; closing it again would replace them with "force closed".
+		e.H2.Close()
+	}
 }
 
 // closableLocked reports whether an entry taken off the idle list may be
-// closed: an HTTP/2 one may have been lent since it went idle.
-func closableLocked(e *Entry) bool {
-	return e.H2 == nil || e.streams == 0
+// closed: an HTTP/2 one may have been lent since it went idle. An HTTP/2
+// one that may is taken out of the pool at once, under the lock, so no
+// caller can borrow it between this decision and its Close.
+func (p *Pool) closableLocked(e *Entry) bool {
+	if e.H2 == nil {
+		return true
+	}
+	if e.streams > 0 {
+		return false
+	}
+	p.forgetMuxLocked(e)
+	return true
 }
 
 // wakeAllLocked lets every waiting Get for key try again.

@@ -204,7 +204,7 @@ func (p *Pool) Put(e *Entry) bool {
 	if max := p.opts.MaxIdleConns; max > 0 && p.idleCount >= max {
 		evict = p.oldest
 		p.unlinkLocked(evict)
-		if !closableLocked(evict) {
+		if !p.closableLocked(evict) {
 			evict = nil
 		}
 	}
@@ -244,7 +244,7 @@ func (p *Pool) CloseIdle() {
 	for _, e := range all {
 		p.unlinkLocked(e)
 	}
-	all = slices.DeleteFunc(all, func(e *Entry) bool { return !closableLocked(e) })
+	all = slices.DeleteFunc(all, func(e *Entry) bool { return !p.closableLocked(e) })
 	clear(p.idle)
 	if p.sweep != nil {
 		p.sweep.Stop()
@@ -394,7 +394,7 @@ func (p *Pool) sweepExpired() {
 	p.mu.Lock()
 	for e := p.oldest; e != nil && p.expired(e, now); e = p.oldest {
 		p.unlinkLocked(e)
-		if closableLocked(e) {
+		if p.closableLocked(e) {
 			expired = append(expired, e)
 		}
 	}
