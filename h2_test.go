@@ -492,3 +492,42 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestHTTP2IdleLimits: h2 connections with no stream in flight count as
+// idle: MaxIdleConnsPerHost closes the extra ones, IdleConnTimeout the rest.
+func TestHTTP2IdleLimits(t *testing.T) {
+	w := newH2World(t, nil)
+	release := make(chan struct{})
+	var started atomic.Int32
+	o := origintest.New(t, origintest.Options{Cert: &w.leaf, HTTP2: true, Handler: func(rw http.ResponseWriter, r *http.Request) {
+		started.Add(1)
+		<-release
+	}, Configure: func(s *http.Server) { s.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: 1} }})
+	tr := w.h2Transport(nil)
+	tr.MaxIdleConnsPerHost = 1
+	tr.IdleConnTimeout = 300 * time.Millisecond
+	defer tr.CloseIdleConnections()
+	// One request first, so the connection knows the server's limit of one
+	// stream; then three at once need three connections.
+	close(release)
+	if err := getOK(tr, o.URL, nil); err != nil {
+		t.Fatal(err)
+	}
+	release = make(chan struct{})
+	started.Store(0)
+	done := make(chan []error)
+	go func() { done <- runConcurrently(3, func(int) error { return getOK(tr, o.URL, nil) }) }()
+	waitFor(t, func() bool { return started.Load() == 3 })
+	if st := tr.PoolStats(); st.Open != 3 || st.Idle != 0 {
+		t.Errorf("while 3 streams run: %+v, want 3 open, none idle", st)
+	}
+	close(release)
+	if errs := <-done; len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	waitFor(t, func() bool { return tr.PoolStats() == ferry.PoolStats{Idle: 1, Open: 1} })
+	waitFor(t, func() bool { return tr.PoolStats() == ferry.PoolStats{} })
+	if n := o.ConnCount(); n != 3 {
+		t.Errorf("origin accepted %d connections, want 3", n)
+	}
+}

@@ -365,3 +365,45 @@ func TestHTTP2ContextCancelPerStream(t *testing.T) {
 		t.Errorf("%d connections, want 1", c)
 	}
 }
+
+// TestHTTP2HeaderTimeouts: ResponseHeaderTimeout and Client.Timeout end a
+// stream without a header, each with its own error, and leave the connection
+// serving.
+func TestHTTP2HeaderTimeouts(t *testing.T) {
+	srv := newRawH2(t, func(s *rawStream) {
+		if s.path == "/noheader" {
+			return
+		}
+		s.ok()
+	})
+	t.Run("ResponseHeaderTimeout", func(t *testing.T) {
+		tr := srv.transport()
+		tr.ResponseHeaderTimeout = 200 * time.Millisecond
+		defer tr.CloseIdleConnections()
+		_, err := readAll(tr, srv.url()+"/noheader")
+		var te *conn.TimeoutError
+		if !errors.As(err, &te) || te.Limit != tr.ResponseHeaderTimeout {
+			t.Errorf("err = %v, want *conn.TimeoutError with the ResponseHeaderTimeout", err)
+		}
+		if body, err := readAll(tr, srv.url()+"/after"); err != nil || body != "ok /after" {
+			t.Errorf("next request: %q, %v", body, err)
+		}
+	})
+	t.Run("Client.Timeout", func(t *testing.T) {
+		tr := srv.transport()
+		defer tr.CloseIdleConnections()
+		client := &http.Client{Transport: tr, Timeout: 200 * time.Millisecond}
+		_, err := client.Get(srv.url() + "/noheader")
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("err = %v, want context.DeadlineExceeded", err)
+		}
+		resp, err := client.Get(srv.url() + "/after")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if info, _ := ferry.ConnInfoOf(resp); !info.Reused || info.Proto != "HTTP/2.0" {
+			t.Errorf("next request: %+v, want the same HTTP/2 connection", info)
+		}
+	})
+}
