@@ -25,9 +25,12 @@ import (
 // errors.Is finds it; the standard library's error is wrapped too.
 var ErrHTTP2 = errors.New("ferry: HTTP/2")
 
-// maxH2Retries bounds how often a request whose headers never reached an
-// HTTP/2 connection is sent on another.
-const maxH2Retries = 6
+// maxH2Retries bounds how often a request is sent again on another HTTP/2
+// connection. Each retry is one the server did not process, or an
+// idempotent request on a connection that died; against a server that ends
+// connections after a few requests (nginx's keepalive_requests), many
+// callers at once can meet several closing connections in a row.
+const maxH2Retries = 16
 
 // How a route's connections may speak HTTP/2 (route.h2).
 const (

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -61,6 +62,56 @@ func (c *Conn) nextProtos(protos []string, proxyHop bool) []string {
 // an https proxy: the first TLS of a Conn whose first origin is the proxy.
 func (c *Conn) isProxyHop() bool {
 	return c.proxy != nil && !isSOCKS(c.proxy.Scheme) && c.first.Scheme == "https" && c.proxyTLSState == nil && !c.proxyHopDone
+}
+
+// h2NetConn is the connection as the engine sees it. The engine closes a
+// connection at once when a write fails, and its streams with it, even
+// those whose last frames already arrived and wait to be read: a server
+// that sends GOAWAY and closes (nginx's keepalive_requests), behind a proxy
+// that passes the close on, makes the engine's RST_STREAM for the streams
+// the GOAWAY left out fail, and answered requests were lost. A failed write
+// therefore waits (briefly) for the read side to reach the end of what the
+// peer sent before it reports the failure.
+type h2NetConn struct {
+	net.Conn
+	readEnd  chan struct{}
+	readOnce sync.Once
+}
+
+// h2DrainWait bounds how long a failed write waits for the reads to end.
+const h2DrainWait = time.Second
+
+func newH2NetConn(nc net.Conn) *h2NetConn {
+	return &h2NetConn{Conn: nc, readEnd: make(chan struct{})}
+}
+
+func (h *h2NetConn) Read(p []byte) (int, error) {
+	n, err := h.Conn.Read(p)
+	if err != nil {
+		h.readOnce.Do(func() { close(h.readEnd) })
+	}
+	return n, err
+}
+
+func (h *h2NetConn) Write(p []byte) (int, error) {
+	n, err := h.Conn.Write(p)
+	if err != nil && !isTimeout(err) {
+		t := time.NewTimer(h2DrainWait)
+		select {
+		case <-h.readEnd:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	return n, err
+}
+
+// ConnectionState lets the engine report the TLS state it runs over.
+func (h *h2NetConn) ConnectionState() tls.ConnectionState {
+	if cs, ok := h.Conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
+		return cs.ConnectionState()
+	}
+	return tls.ConnectionState{}
 }
 
 // ErrNotHTTP2 is returned by HTTP2 for a connection on which the target did
@@ -129,31 +180,21 @@ func (e *H2Engine) ClientConn(c *Conn, prior bool) (*http.ClientConn, error) {
 	if !c.connected {
 		return nil, ErrNotConnected
 	}
-	scheme := "https"
-	if prior {
-		if c.tlsState != nil {
-			return nil, ErrNotHTTP2
-		}
-		scheme = "http"
-	} else {
-		if c.NegotiatedProtocol() != ProtoH2 {
-			return nil, ErrNotHTTP2
-		}
-		if _, ok := c.nc.(*tls.Conn); !ok {
-			// net/http recognises HTTP/2 only on a *tls.Conn (a DialTLSContext
-			// may return something else); the caller falls back to nothing.
-			return nil, ErrNotHTTP2
-		}
+	if prior && c.tlsState != nil || !prior && c.NegotiatedProtocol() != ProtoH2 {
+		return nil, ErrNotHTTP2
 	}
-	// A context of its own: the caller's httptrace must not see the TLS
-	// handshake a second time, and its cancellation must not reach a
-	// connection that outlives the request.
-	ctx := context.WithValue(context.Background(), h2ConnKey{}, c.nc)
+	// The engine gets the connection as a plain one (net/http's "http"
+	// scheme with only unencrypted HTTP/2 on: prior knowledge), whatever it
+	// carries: TLS was done and checked here, and the wrapper below must sit
+	// between the engine and the TLS connection. A context of its own: the
+	// caller's cancellation must not reach a connection that outlives the
+	// request.
+	ctx := context.WithValue(context.Background(), h2ConnKey{}, newH2NetConn(c.nc))
 	addr := c.first.Addr()
 	if c.tunnel != nil {
 		addr = c.tunnel.Addr()
 	}
-	cc, err := e.t.NewClientConn(ctx, scheme, addr)
+	cc, err := e.t.NewClientConn(ctx, "http", addr)
 	if err != nil {
 		c.nc.Close()
 		return nil, err
