@@ -40,6 +40,7 @@ type clientOptions struct {
 	Data           string
 	HasData        bool
 	ProxyAuth      proxyAuthOptions
+	HTTP2          bool
 }
 
 // register adds the shared flags to fs: the one place to add a flag that
@@ -62,6 +63,7 @@ func (o *clientOptions) register(fs *flagSet) {
 		"Content-Type: application/x-www-form-urlencoded unless -H sets one",
 		func(v string) error { o.Data, o.HasData = v, true; return nil })
 	o.ProxyAuth.register(fs)
+	fs.boolVar(&o.HTTP2, "--http2", "offer HTTP/2 to https origins (direct, tunnels, TLS in TLS, SOCKS)")
 }
 
 // exitError carries the exit code a failure maps to.
@@ -274,6 +276,7 @@ func (c *client) ferryTransport(dc *dialCounter, maxIdlePerHost int) *ferry.Tran
 		ProxyVerify:           verify.Policy{Fingerprint: o.ProxyPin, InsecureSkipVerify: o.ProxyInsecure},
 		MaxIdleConnsPerHost:   maxIdlePerHost,
 		ProxyAuth:             o.ProxyAuth.schemes(),
+		ForceAttemptHTTP2:     o.HTTP2,
 	}
 	tr.Proxy = o.ProxyAuth.withUser(tr.Proxy)
 	if len(c.proxyHdr) > 0 {
@@ -285,7 +288,7 @@ func (c *client) ferryTransport(dc *dialCounter, maxIdlePerHost int) *ferry.Tran
 	return tr
 }
 
-// netHTTPTransport builds the closest http.Transport, HTTP/1.1 only, for
+// netHTTPTransport builds the closest http.Transport (HTTP/2 only with --http2), for
 // bench to compare against. Flags net/http has no equivalent for are
 // refused rather than silently dropped, so both sides do the same work.
 func (c *client) netHTTPTransport(dc *dialCounter, maxIdlePerHost int) (*http.Transport, error) {
@@ -313,6 +316,7 @@ func (c *client) netHTTPTransport(dc *dialCounter, maxIdlePerHost int) (*http.Tr
 	}
 	protos := new(http.Protocols)
 	protos.SetHTTP1(true)
+	protos.SetHTTP2(o.HTTP2)
 	tr := &http.Transport{
 		Proxy:                 c.proxyFunc(),
 		TLSClientConfig:       cfg,

@@ -51,6 +51,7 @@ type uploadResult struct {
 type demoReport struct {
 	Rows   []demoRow      `json:"rows"`
 	Upload []uploadResult `json:"early_413_upload"`
+	HTTP2  []h2Row        `json:"http2"`
 	OK     bool           `json:"ok"`
 }
 
@@ -81,6 +82,11 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		for _, r := range rep.Rows {
 			if !r.OK {
 				fmt.Fprintf(stderr, "ferry demo: row %q did not behave as the mode table says\n", r.Row)
+			}
+		}
+		for _, r := range rep.HTTP2 {
+			if !r.OK {
+				fmt.Fprintf(stderr, "ferry demo: %q was not HTTP/2 over one connection and one CONNECT\n", r.Row)
 			}
 		}
 		return exitDemo
@@ -205,6 +211,10 @@ func demo() (*demoReport, error) {
 		rep.OK = rep.OK && r.OK
 		rep.Rows = append(rep.Rows, r)
 	}
+	rep.HTTP2 = demoHTTP2(ca, leaf, httpProxy, httpsProxy)
+	for _, r := range rep.HTTP2 {
+		rep.OK = rep.OK && r.OK
+	}
 	up, err := earlyUpload()
 	if err != nil {
 		return nil, err
@@ -289,6 +299,7 @@ func printReport(w io.Writer, rep *demoReport) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
+	printHTTP2(w, rep.HTTP2)
 	fmt.Fprintln(w, "early 413: a 32 MiB upload to a server that answers 413 after the headers and closes")
 	for _, u := range rep.Upload {
 		fmt.Fprintf(w, "  %-16s %s\n", u.Transport, u.Result)

@@ -439,6 +439,7 @@ func (v *verbose) response(resp *http.Response) {
 		proxy = proxyconfig.Redacted(info.Proxy)
 	}
 	fmt.Fprintf(w, "* mode %s, proxy %s, connection reused %v\n", info.Mode, proxy, info.Reused)
+	fmt.Fprintln(w, protocolLine(info))
 	if info.ProxyTLS != nil {
 		fmt.Fprintf(w, "* TLS to proxy: %s, verified %v\n", tls.VersionName(info.ProxyTLS.Version), info.IsProxyVerified)
 	}
