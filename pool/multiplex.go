@@ -35,10 +35,10 @@ const (
 //
 // When every HTTP/2 connection of key is at the server's
 // MAX_CONCURRENT_STREAMS, GetMux dials another one if MaxConnsPerHost
-// allows, and otherwise waits. While the first connection to key is being
-// dialled and its protocol is not known yet, other callers wait for it
-// instead of dialling their own (golang/go#13957); once it turns out to be
-// HTTP/1.1 they dial as Get does.
+// allows, and otherwise waits. While a connection to key is being dialled
+// and its protocol is not known yet (or is HTTP/2), other callers wait for
+// it instead of dialling their own (golang/go#13957); once it turns out to
+// be HTTP/1.1 they dial as Get does.
 //
 // useIdle false asks for a new connection (a retry); reused reports whether
 // the entry existed before this call.
@@ -73,7 +73,9 @@ func (p *Pool) GetMux(ctx context.Context, key Key, dial MuxDial, useIdle, check
 			p.mu.Unlock()
 			continue
 		}
-		firstInFlight := p.learned[key] == protoUnknown && p.muxDialing[key] > 0 ||
+		// A dial in flight for a key that is, or may be, HTTP/2 brings
+		// streams for many: wait for it rather than dial too.
+		firstInFlight := p.learned[key] != protoHTTP1 && p.muxDialing[key] > 0 ||
 			p.opts.StrictMaxConcurrentStreams && len(p.shared[key]) > 0
 		if max := p.opts.MaxConnsPerHost; !firstInFlight && (max <= 0 || p.total[key] < max) {
 			p.total[key]++
