@@ -173,6 +173,9 @@ func (t *Transport) dial(ctx context.Context, r *route) (*conn.Conn, error) {
 	c := conn.New(r.first, r.proxy, t.connOpts)
 	t.setProxyAuth(c, r)
 	c.OfferHTTP2(r.h2 == h2ALPN, t.h2.only)
+	if r.h2 == h2NotThis {
+		c.OfferHTTP1Only()
+	}
 	if r.mode == proxyconfig.Tunnel {
 		c.SetTunnel(r.target.Host, r.target.Port, r.target.Scheme, r.connectHeader)
 	} else if r.proxy != nil && isSOCKS(r.proxy) {

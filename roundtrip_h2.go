@@ -37,6 +37,7 @@ const (
 	h2Off   uint8 = iota
 	h2ALPN        // offer h2 in ALPN to the target
 	h2Prior       // h2c with prior knowledge
+	h2NotThis     // HTTP/2 is on but this request needs HTTP/1.1: offer only that
 )
 
 // h2Switches is what the Transport's HTTP/2 fields say, read once.
@@ -87,7 +88,11 @@ func (t *Transport) initHTTP2() {
 // that must stay HTTP/1.1 (Upgrade), never.
 func (t *Transport) muxRoute(req *http.Request, r *route) bool {
 	r.h2 = h2Off
-	if t.h2eng == nil || r.mode == proxyconfig.Forward || isUpgrade(req) {
+	if t.h2eng == nil || r.mode == proxyconfig.Forward {
+		return false
+	}
+	if isUpgrade(req) {
+		r.h2 = h2NotThis
 		return false
 	}
 	switch {

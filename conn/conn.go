@@ -133,6 +133,7 @@ type Conn struct {
 	peek                *peeker // made by Alive on first use
 	offerH2             bool    // OfferHTTP2: offer h2 to the target
 	offerH2Only         bool
+	offerH1             bool // OfferHTTP1Only
 	proxyHopDone        bool // the first hop to the proxy is set up (DialTLSContext)
 
 	// Per request; owned by the goroutine running Request/GetResponse.

@@ -26,6 +26,12 @@ func (c *Conn) OfferHTTP2(on, only bool) {
 	c.offerH2, c.offerH2Only = on, only
 }
 
+// OfferHTTP1Only makes Connect offer exactly "http/1.1" in the ALPN of the
+// TLS handshake with the target, for a request that needs HTTP/1.1 (an
+// Upgrade) from a client that otherwise offers h2. It must be called before
+// Connect.
+func (c *Conn) OfferHTTP1Only() { c.offerH1 = true }
+
 // NegotiatedProtocol returns the protocol the target chose in ALPN ("h2",
 // "http/1.1"), or "" when there was no TLS with the target or no ALPN.
 func (c *Conn) NegotiatedProtocol() string {
@@ -39,6 +45,9 @@ func (c *Conn) NegotiatedProtocol() string {
 // OfferHTTP2 asked for it; the proxy's (and the target's otherwise) offers
 // HTTP/1.1 at most.
 func (c *Conn) nextProtos(protos []string, proxyHop bool) []string {
+	if !proxyHop && c.offerH1 {
+		return []string{ProtoHTTP1}
+	}
 	if proxyHop || !c.offerH2 {
 		return http11Only(protos)
 	}

@@ -115,3 +115,38 @@ func TestH2NeverOfferedToProxy(t *testing.T) {
 		t.Errorf("ALPN offered to the proxy (-want +got):\n%s", diff)
 	}
 }
+
+// TestALPNOffers: what the target's handshake offers for each setting.
+func TestALPNOffers(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		set    func(*conn.Conn)
+		protos []string
+		want   []string
+	}{
+		{"default", func(*conn.Conn) {}, nil, nil},
+		{"default, config offers h2", func(*conn.Conn) {}, []string{"h2", "http/1.1"}, []string{"http/1.1"}},
+		{"h2", func(c *conn.Conn) { c.OfferHTTP2(true, false) }, nil, []string{"h2", "http/1.1"}},
+		{"h2 only", func(c *conn.Conn) { c.OfferHTTP2(true, true) }, nil, []string{"h2"}},
+		{"http/1.1 only (Upgrade)", func(c *conn.Conn) { c.OfferHTTP1Only() }, nil, []string{"http/1.1"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			offered := []string{"not called"}
+			srv, cfg := h2Origin(t, true)
+			srv.TLS.GetConfigForClient = func(hi *tls.ClientHelloInfo) (*tls.Config, error) {
+				offered = hi.SupportedProtos
+				return nil, nil
+			}
+			cfg.NextProtos = c.protos
+			cn := conn.New(endpointOf(t, srv.URL), nil, &conn.Options{TLSConfig: cfg})
+			c.set(cn)
+			if err := cn.Connect(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			cn.Close()
+			if diff := cmp.Diff(c.want, offered); diff != "" {
+				t.Errorf("offered (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
