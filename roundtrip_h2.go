@@ -34,10 +34,10 @@ const maxH2Retries = 16
 
 // How a route's connections may speak HTTP/2 (route.h2).
 const (
-	h2Off   uint8 = iota
-	h2ALPN        // offer h2 in ALPN to the target
-	h2Prior       // h2c with prior knowledge
-	h2NotThis     // HTTP/2 is on but this request needs HTTP/1.1: offer only that
+	h2Off     uint8 = iota
+	h2ALPN          // offer h2 in ALPN to the target
+	h2Prior         // h2c with prior knowledge
+	h2NotThis       // HTTP/2 is on but this request needs HTTP/1.1: offer only that
 )
 
 // h2Switches is what the Transport's HTTP/2 fields say, read once.
@@ -182,7 +182,7 @@ func (t *Transport) roundTripH2(ctx context.Context, req *http.Request, e *pool.
 		s.body.closeNow()
 		return res, nil, s.mapErr(err, false)
 	}
-	s.gotHeaders()
+	s.rt.gotHeaders()
 	return attemptResult{resp: resp, entry: e, reuse: reused, h2: s}, nil, nil
 }
 
@@ -263,16 +263,22 @@ type h2Stream struct {
 	e      *pool.Entry
 	caller context.Context // the request's own context
 	ctx    context.Context // what the engine got: the caller's, cancellable with ReadTimeout
-	cancel context.CancelCauseFunc
-	timer  *time.Timer
+	rt     *h2Timer        // with ReadTimeout only
+	body   h2ReqBody
+	resp   h2Body
+	ic     infoCtx
+	done   atomic.Bool
+}
 
+// h2Timer is a stream's ReadTimeout: a timer armed during each wait for
+// response bytes, which cancels the stream's context (never the connection).
+type h2Timer struct {
+	limit   time.Duration
+	cancel  context.CancelCauseFunc
+	timer   *time.Timer
 	trace   httptrace.ClientTrace
 	mu      sync.Mutex // orders the header wait's timer with the header's arrival
 	headers bool       // the response header arrived
-	body    h2ReqBody
-	resp    h2Body
-	ic      infoCtx
-	done    atomic.Bool
 }
 
 // start returns the request to give the engine: req itself when it can
@@ -282,11 +288,13 @@ func (s *h2Stream) start(ctx context.Context, req *http.Request) *http.Request {
 	s.ctx = ctx
 	w := req
 	if s.t.ReadTimeout > 0 {
-		ctx, s.cancel = context.WithCancelCause(ctx)
-		s.trace.WroteRequest = s.onWroteRequest
-		s.timer = time.AfterFunc(s.t.ReadTimeout, s.timedOut)
-		s.timer.Stop()
-		s.ctx = httptrace.WithClientTrace(ctx, &s.trace)
+		rt := &h2Timer{limit: s.t.ReadTimeout}
+		ctx, rt.cancel = context.WithCancelCause(ctx)
+		rt.trace.WroteRequest = rt.onWroteRequest
+		rt.timer = time.AfterFunc(rt.limit, rt.timedOut)
+		rt.timer.Stop()
+		s.rt = rt
+		s.ctx = httptrace.WithClientTrace(ctx, &rt.trace)
 		w = req.WithContext(s.ctx)
 	}
 	if req.Body != nil && req.Body != http.NoBody {
@@ -301,38 +309,41 @@ func (s *h2Stream) start(ctx context.Context, req *http.Request) *http.Request {
 
 // onWroteRequest starts the wait for the response header, which ReadTimeout
 // bounds as every wait for bytes of the response.
-func (s *h2Stream) onWroteRequest(httptrace.WroteRequestInfo) {
-	s.mu.Lock()
-	if !s.headers {
-		s.armTimer()
+func (rt *h2Timer) onWroteRequest(httptrace.WroteRequestInfo) {
+	rt.mu.Lock()
+	if !rt.headers {
+		rt.arm()
 	}
-	s.mu.Unlock()
+	rt.mu.Unlock()
 }
 
 // gotHeaders ends the header wait: from now on only the caller's body reads
 // arm the timer.
-func (s *h2Stream) gotHeaders() {
-	s.mu.Lock()
-	s.headers = true
-	s.stopTimer()
-	s.mu.Unlock()
+func (rt *h2Timer) gotHeaders() {
+	if rt == nil {
+		return
+	}
+	rt.mu.Lock()
+	rt.headers = true
+	rt.stop()
+	rt.mu.Unlock()
 }
 
-func (s *h2Stream) armTimer() {
-	if s.timer != nil {
-		s.timer.Reset(s.t.ReadTimeout)
+func (rt *h2Timer) arm() {
+	if rt != nil {
+		rt.timer.Reset(rt.limit)
 	}
 }
 
-func (s *h2Stream) timedOut() {
-	s.cancel(&conn.TimeoutError{Op: "read", Limit: s.t.ReadTimeout, Err: errStreamStalled})
+func (rt *h2Timer) timedOut() {
+	rt.cancel(&conn.TimeoutError{Op: "read", Limit: rt.limit, Err: errStreamStalled})
 }
 
 var errStreamStalled = errors.New("no bytes of the HTTP/2 stream arrived in time")
 
-func (s *h2Stream) stopTimer() {
-	if s.timer != nil {
-		s.timer.Stop()
+func (rt *h2Timer) stop() {
+	if rt != nil {
+		rt.timer.Stop()
 	}
 }
 
@@ -342,9 +353,9 @@ func (s *h2Stream) release() {
 	if !s.done.CompareAndSwap(false, true) {
 		return
 	}
-	s.stopTimer()
-	if s.cancel != nil {
-		s.cancel(context.Canceled)
+	if rt := s.rt; rt != nil {
+		rt.stop()
+		rt.cancel(context.Canceled)
 	}
 	s.p.MuxDone(s.e)
 }
@@ -353,7 +364,7 @@ func (s *h2Stream) release() {
 // timer's TimeoutError, the caller's context error, a TimeoutError for
 // ResponseHeaderTimeout, or the engine's error under ErrHTTP2.
 func (s *h2Stream) mapErr(err error, body bool) error {
-	if s.cancel != nil {
+	if s.rt != nil {
 		var te *conn.TimeoutError
 		if cause := context.Cause(s.ctx); errors.As(cause, &te) {
 			return te
@@ -392,9 +403,9 @@ type h2Body struct {
 
 func (b *h2Body) Read(p []byte) (int, error) {
 	s := b.s
-	s.armTimer()
+	s.rt.arm()
 	n, err := b.rc.Read(p)
-	s.stopTimer()
+	s.rt.stop()
 	if err != nil {
 		if err != io.EOF {
 			err = s.mapErr(err, true)

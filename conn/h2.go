@@ -104,15 +104,27 @@ func (h *h2NetConn) Read(p []byte) (int, error) {
 
 func (h *h2NetConn) Write(p []byte) (int, error) {
 	n, err := h.Conn.Write(p)
-	if err != nil && !isTimeout(err) {
-		t := time.NewTimer(h2DrainWait)
-		select {
-		case <-h.readEnd:
-		case <-t.C:
-		}
-		t.Stop()
+	if err != nil {
+		h.awaitReadEnd(err)
 	}
 	return n, err
+}
+
+// awaitReadEnd is out of line so that Write's frame stays small: the engine
+// writes from a fresh goroutine per stream, and TLS encryption under a
+// larger frame made that goroutine's stack grow, a copy per request.
+//
+//go:noinline
+func (h *h2NetConn) awaitReadEnd(err error) {
+	if isTimeout(err) {
+		return
+	}
+	t := time.NewTimer(h2DrainWait)
+	select {
+	case <-h.readEnd:
+	case <-t.C:
+	}
+	t.Stop()
 }
 
 // ConnectionState lets the engine report the TLS state it runs over.
