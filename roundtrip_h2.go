@@ -287,8 +287,8 @@ type h2Timer struct {
 func (s *h2Stream) start(ctx context.Context, req *http.Request) *http.Request {
 	s.ctx = ctx
 	w := req
-	if s.t.ReadTimeout > 0 {
-		rt := &h2Timer{limit: s.t.ReadTimeout}
+	if s.t.connOpts.ReadTimeout > 0 {
+		rt := &h2Timer{limit: s.t.connOpts.ReadTimeout}
 		ctx, rt.cancel = context.WithCancelCause(ctx)
 		rt.trace.WroteRequest = rt.onWroteRequest
 		rt.timer = time.AfterFunc(rt.limit, rt.timedOut)
@@ -373,8 +373,8 @@ func (s *h2Stream) mapErr(err error, body bool) error {
 	if cerr := s.caller.Err(); cerr != nil {
 		return cerr
 	}
-	if !body && s.t.ResponseHeaderTimeout > 0 && isTimeoutErr(err) {
-		return &conn.TimeoutError{Op: "read", Limit: s.t.ResponseHeaderTimeout, Err: err}
+	if !body && s.t.connOpts.ResponseHeaderTimeout > 0 && isTimeoutErr(err) {
+		return &conn.TimeoutError{Op: "read", Limit: s.t.connOpts.ResponseHeaderTimeout, Err: err}
 	}
 	var be *conn.BodyReadError
 	if errors.As(err, &be) || errors.Is(err, ErrHTTP2) {

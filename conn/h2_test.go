@@ -30,7 +30,7 @@ func h2Origin(t *testing.T, h2 bool) (*httptest.Server, *tls.Config) {
 	return srv, &tls.Config{RootCAs: pool}
 }
 
-func endpointOf(t *testing.T, rawURL string) conn.Endpoint {
+func endpointOfURL(t *testing.T, rawURL string) conn.Endpoint {
 	t.Helper()
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -56,7 +56,7 @@ func TestH2EngineOnFinishedConn(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, cfg := h2Origin(t, tc.serverH2)
-			c := conn.New(endpointOf(t, srv.URL), nil, &conn.Options{TLSConfig: cfg})
+			c := conn.New(endpointOfURL(t, srv.URL), nil, &conn.Options{TLSConfig: cfg})
 			c.OfferHTTP2(tc.offer, false)
 			if err := c.Connect(t.Context()); err != nil {
 				t.Fatal(err)
@@ -138,7 +138,7 @@ func TestALPNOffers(t *testing.T) {
 				return nil, nil
 			}
 			cfg.NextProtos = c.protos
-			cn := conn.New(endpointOf(t, srv.URL), nil, &conn.Options{TLSConfig: cfg})
+			cn := conn.New(endpointOfURL(t, srv.URL), nil, &conn.Options{TLSConfig: cfg})
 			c.set(cn)
 			if err := cn.Connect(t.Context()); err != nil {
 				t.Fatal(err)
