@@ -145,8 +145,9 @@ func (p *Pool) dialMux(ctx context.Context, key Key, dial MuxDial) (*Entry, bool
 // caller to discard.
 func (p *Pool) pickMuxLocked(key Key) (e, dead *Entry) {
 	for _, e := range p.shared[key] {
+		// A closed connection reports neither streams nor room.
 		inFlight, avail := e.H2.InFlight(), e.H2.Available()
-		if e.H2.Err() != nil || (inFlight == 0 && avail == 0 && e.streams == 0) {
+		if inFlight == 0 && avail == 0 && e.streams == 0 {
 			p.forgetMuxLocked(e)
 			return nil, e
 		}
