@@ -407,3 +407,34 @@ func TestHTTP2HeaderTimeouts(t *testing.T) {
 		}
 	})
 }
+
+// TestHTTP2DeadConnection: a server that goes silent (no frames, no PING
+// answers) is found dead by HTTP2.SendPingTimeout/PingTimeout: the request on
+// it fails, the connection leaves the pool, and the next request gets a new
+// one.
+func TestHTTP2DeadConnection(t *testing.T) {
+	silence := make(chan struct{})
+	srv := newRawH2(t, func(s *rawStream) {
+		if s.path == "/silence" {
+			<-silence // the connection's reader stops: no PING is answered
+			return
+		}
+		s.ok()
+	})
+	// After newRawH2's cleanup in registration, so before it when run: the
+	// server's cleanup waits for the silenced reader.
+	t.Cleanup(func() { close(silence) })
+	tr := srv.transport()
+	tr.HTTP2 = &http.HTTP2Config{SendPingTimeout: 100 * time.Millisecond, PingTimeout: 200 * time.Millisecond}
+	defer tr.CloseIdleConnections()
+	if _, err := readAll(tr, srv.url()+"/silence"); !errors.Is(err, ferry.ErrHTTP2) {
+		t.Errorf("request on the silent connection: err = %v, want ErrHTTP2", err)
+	}
+	waitFor(t, func() bool { return tr.PoolStats() == ferry.PoolStats{} })
+	if body, err := readAll(tr, srv.url()+"/after"); err != nil || body != "ok /after" {
+		t.Errorf("next request: %q, %v", body, err)
+	}
+	if c := srv.conns.Load(); c != 2 {
+		t.Errorf("%d connections, want 2", c)
+	}
+}

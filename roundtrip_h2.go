@@ -166,7 +166,7 @@ func (t *Transport) roundTripH2(ctx context.Context, req *http.Request, e *pool.
 	resp, err := e.H2.RoundTrip(s.start(ctx, req))
 	if err != nil {
 		s.release()
-		if ctx.Err() == nil && (unsent(err) || lostConn(req, e, err)) {
+		if ctx.Err() == nil && (unsent(err) || reused && lostConn(req, e, err)) {
 			if s.body.untouched() {
 				return res, req, s.mapErr(err, false)
 			}
@@ -188,8 +188,10 @@ func (t *Transport) roundTripH2(ctx context.Context, req *http.Request, e *pool.
 
 // lostConn reports whether a request failed because its connection died
 // (the peer closed it, a write failed) before any response, and may go
-// again by net/http's rules for a reused connection found dead: it is
-// idempotent and its body can be sent again. A server that closes right
+// again by net/http's rules for a reused connection found dead (the caller
+// checks that it was reused): it is idempotent and its body can be sent
+// again. A new connection that dies is not retried: the server may be
+// what fails. A server that closes right
 // after a GOAWAY (nginx's keepalive_requests) behind a proxy can lose the
 // GOAWAY frame with the connection.
 func lostConn(req *http.Request, e *pool.Entry, err error) bool {
