@@ -103,12 +103,25 @@
 // the connection (NTLM, Negotiate) lives with the conn.Conn, which is pooled
 // authenticated. Proxy-Authorization never reaches an origin.
 //
+// # Modules
+//
+// The library's go.mod requires only golang.org/x/net and go-cmp. What needs
+// another library is a module of its own beside it: proxyauth/ntlm
+// (go-ntlmssp), proxyauth/negotiate (gokrb5) and pac (goja); a program that
+// needs none of them pulls none of them. The command cmd/ferry is a module of
+// its own too, rather than reaching the nested modules through interfaces
+// registered at run time: its flags (--proxy-ntlm, --proxy-negotiate, --pac)
+// simply import them, and the library never does. The root go.work ties all
+// the modules together, so "go run ./cmd/ferry demo" and "go test -race work"
+// work from a fresh clone; internal/compat and internal/interop/anyauth are
+// test-only modules in it.
+//
 // # Differences from net/http
 //
 // The zero Transport uses no proxy (http.DefaultTransport reads the
 // environment). A Transport reads all its fields once, at its first use;
-// changing them afterwards has no effect (use Clone). Connections are pooled per (proxy with credentials, target,
-// per-request CONNECT headers), so GetProxyConnectHeader results are never
+// changing them afterwards has no effect (use Clone). Connections are pooled
+// per (proxy with credentials, target, per-request CONNECT headers), so GetProxyConnectHeader results are never
 // mixed up. Forwarded requests share one pool per proxy. ProxyHeader reaches
 // the proxy on CONNECT and on forwarded requests (where, as with the proxy
 // URL's credentials, the proxy may pass it on to the target). The zero
