@@ -90,19 +90,8 @@ func (p *Pool) GetMux(ctx context.Context, key Key, dial MuxDial, useIdle, check
 				continue
 			}
 		}
-		ch := make(chan struct{})
-		p.waiters[key] = append(p.waiters[key], ch)
-		p.mu.Unlock()
-
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			p.mu.Lock()
-			if !p.removeWaiterLocked(key, ch) {
-				p.wakeLocked(key)
-			}
-			p.mu.Unlock()
-			return nil, false, ctx.Err()
+		if err := p.waitTurnLocked(ctx, key); err != nil {
+			return nil, false, err
 		}
 	}
 }

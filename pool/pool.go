@@ -167,20 +167,8 @@ func (p *Pool) get(ctx context.Context, key Key, dial func(context.Context) (*co
 				continue
 			}
 		}
-		ch := make(chan struct{})
-		p.waiters[key] = append(p.waiters[key], ch)
-		p.mu.Unlock()
-
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			p.mu.Lock()
-			if !p.removeWaiterLocked(key, ch) {
-				// We were woken as we gave up: pass the turn on.
-				p.wakeLocked(key)
-			}
-			p.mu.Unlock()
-			return nil, false, ctx.Err()
+		if err := p.waitTurnLocked(ctx, key); err != nil {
+			return nil, false, err
 		}
 	}
 }
@@ -367,6 +355,28 @@ func (p *Pool) wakeLocked(key Key) {
 		delete(p.waiters, key)
 	} else {
 		p.waiters[key] = w[1:]
+	}
+}
+
+// waitTurnLocked queues the caller for key and waits until it is woken (a
+// connection of key came back or went) or ctx ends. It is called with p.mu
+// held and returns with it released.
+func (p *Pool) waitTurnLocked(ctx context.Context, key Key) error {
+	ch := make(chan struct{})
+	p.waiters[key] = append(p.waiters[key], ch)
+	p.mu.Unlock()
+
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		p.mu.Lock()
+		if !p.removeWaiterLocked(key, ch) {
+			// We were woken as we gave up: pass the turn on.
+			p.wakeLocked(key)
+		}
+		p.mu.Unlock()
+		return ctx.Err()
 	}
 }
 
