@@ -313,3 +313,67 @@ func TestNghttpd(t *testing.T) {
 		})
 	}
 }
+
+// TestStunnelTinyproxyHTTP2: an HTTPS proxy of another make than squid's,
+// stunnel terminating TLS in front of tinyproxy. ferry does TLS with the
+// proxy (verified, never h2 there), CONNECT, then TLS in TLS with nginx,
+// which speaks h2; 24 concurrent requests share one tunnel: one connection
+// accepted by stunnel, one CONNECT in tinyproxy's log, one connection at
+// nginx. A request after them reuses that connection.
+func TestStunnelTinyproxyHTTP2(t *testing.T) {
+	interop.RequireStunnel(t)
+	e := setupH2(t)
+	n := interop.StartNginx(t, interop.NginxOptions{CertFile: e.certFile, KeyFile: e.keyFile})
+	s := interop.StartStunnel(t, e.certFile, e.keyFile, e.tiny.URL)
+	tinyLog := func() string {
+		b, _ := os.ReadFile(filepath.Join(e.tiny.Dir, "tinyproxy.log"))
+		return string(b)
+	}
+	tinyConnects := func() int { return strings.Count(tinyLog(), "): CONNECT ") }
+
+	type row struct {
+		Body, Proto, ALPN         string
+		Mode                      proxyconfig.Mode
+		IsVerified, ProxyVerified bool
+		ProxyTLS                  bool
+		ProxyALPNh2               bool
+	}
+	check := func(i int, body string, info ferry.ConnInfo) error {
+		want := row{fmt.Sprintf("HTTP/2.0 /%d\n", i), "HTTP/2.0", "h2", proxyconfig.Tunnel, true, true, true, false}
+		got := row{body, info.Proto, info.ALPN, info.Mode, info.IsVerified, info.IsProxyVerified,
+			info.ProxyTLS != nil, info.ProxyTLS != nil && info.ProxyTLS.NegotiatedProtocol == "h2"}
+		if diff := cmp.Diff(want, got); diff != "" {
+			return fmt.Errorf("request %d (-want +got):\n%s", i, diff)
+		}
+		return nil
+	}
+	tr := e.h2Transport(s.URL)
+	defer tr.CloseIdleConnections()
+	const requests = 24
+	if errs := concurrently(requests, func(i int) error {
+		body, info, err := get(context.Background(), tr, fmt.Sprintf("%s/%d", n.H2, i))
+		if err == nil {
+			err = check(i, body, info)
+		}
+		return err
+	}); len(errs) > 0 {
+		t.Fatalf("%d failed: %v", len(errs), errs)
+	}
+	body, info, err := get(t.Context(), tr, fmt.Sprintf("%s/%d", n.H2, requests))
+	if err == nil {
+		err = check(requests, body, info)
+	}
+	if err != nil || !info.Reused {
+		t.Errorf("request after the burst: %v, reused %v (want the same connection)", err, info.Reused)
+	}
+	// One of stunnel's accepted connections is StartStunnel's readiness probe.
+	if got := s.Accepted() - 1; got != 1 {
+		t.Errorf("stunnel accepted %d connections for %d requests, want 1:\n%s", got, requests+1, s.Log())
+	}
+	if got := tinyConnects(); got != 1 {
+		t.Errorf("tinyproxy logged %d CONNECTs for %d requests, want 1:\n%s", got, requests+1, tinyLog())
+	}
+	if got := connections(n.AccessLog()); got != 1 {
+		t.Errorf("nginx saw %d connections, want 1:\n%s", got, n.AccessLog())
+	}
+}
