@@ -167,12 +167,19 @@ func (t *Transport) connectHeader(ctx context.Context, p *url.URL, target conn.E
 			return nil, "", err
 		}
 	}
-	h := make(http.Header, len(s.proxyConnectHeader)+len(s.proxyHeader)+len(dyn)+len(ctxHeader)+1)
+	auth, hasAuth := t.urlBasicAuth(p)
+	n := len(s.proxyConnectHeader) + len(s.proxyHeader) + len(dyn) + len(ctxHeader)
+	if n == 0 && !hasAuth {
+		// The route is built for every request, also those that reuse a
+		// tunnel: no header to send costs no map (the CONNECT makes its own).
+		return nil, "", nil
+	}
+	h := make(http.Header, n+1)
 	mergeInto(h, s.proxyConnectHeader)
 	mergeInto(h, s.proxyHeader)
 	mergeInto(h, dyn)
 	mergeInto(h, ctxHeader)
-	if auth, ok := t.urlBasicAuth(p); ok && h.Get("Proxy-Authorization") == "" {
+	if hasAuth && h.Get("Proxy-Authorization") == "" {
 		h.Set("Proxy-Authorization", auth)
 	}
 	return h, canonicalHeader(dyn, ctxHeader), nil

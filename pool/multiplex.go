@@ -134,16 +134,24 @@ func (p *Pool) dialMux(ctx context.Context, key Key, dial MuxDial) (*Entry, bool
 // caller to discard.
 func (p *Pool) pickMuxLocked(key Key) (e, dead *Entry) {
 	for _, e := range p.shared[key] {
-		// A closed connection reports neither streams nor room.
-		inFlight, avail := e.H2.InFlight(), e.H2.Available()
-		if inFlight == 0 && avail == 0 && e.streams == 0 {
-			p.forgetMuxLocked(e)
-			return nil, e
+		// Each of the engine's counts takes its lock, which its read loop
+		// also holds per frame: when the room alone covers the streams lent
+		// (the usual case), the count in flight is not needed.
+		avail := e.H2.Available()
+		lend := avail > e.streams
+		if !lend {
+			// A closed connection reports neither streams nor room.
+			inFlight := e.H2.InFlight()
+			if inFlight == 0 && avail == 0 && e.streams == 0 {
+				p.forgetMuxLocked(e)
+				return nil, e
+			}
+			// avail is 0 at the limit (the engine may still count streams
+			// whose bodies ended: the state hook wakes a waiter when it
+			// retires them) and after a GOAWAY.
+			lend = avail > 0 && e.streams < inFlight+avail
 		}
-		// avail is 0 at the limit (the engine may still count streams
-		// whose bodies ended: the state hook wakes a waiter when it retires
-		// them) and after a GOAWAY.
-		if avail > 0 && e.streams < inFlight+avail {
+		if lend {
 			e.streams++
 			if e.idle {
 				p.unlinkFromListLocked(e)
