@@ -13,20 +13,7 @@ import (
 // CI=true it fails instead.
 func RequireHTTP2Servers(t testing.TB) {
 	t.Helper()
-	var missing []string
-	for _, bin := range []string{"nginx", "nghttpd"} {
-		if p := binPath(bin); p == bin {
-			missing = append(missing, bin)
-		}
-	}
-	if len(missing) == 0 {
-		return
-	}
-	msg := fmt.Sprintf("%s not installed; run: %s", strings.Join(missing, ", "), SetupCommand)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	requireBins(t, "nginx", "nghttpd")
 }
 
 // NginxOptions configure StartNginx.

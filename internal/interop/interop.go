@@ -26,16 +26,29 @@ const SetupCommand = "sudo bash internal/interop/setup.sh && go test ./internal/
 // CI=true it fails instead, since CI must run the interop suite.
 func Require(t testing.TB) {
 	t.Helper()
+	requireBins(t, "squid", "tinyproxy", "htpasswd")
+}
+
+// requireBins skips t when any of the programs is missing (naming them and
+// the setup command); under CI=true it fails instead, since CI must run
+// every interop test.
+func requireBins(t testing.TB, bins ...string) {
+	t.Helper()
 	var missing []string
-	for _, bin := range []string{"squid", "tinyproxy", "htpasswd"} {
-		if p := binPath(bin); p == bin {
+	for _, bin := range bins {
+		if binPath(bin) == bin {
 			missing = append(missing, bin)
 		}
 	}
 	if len(missing) == 0 {
 		return
 	}
-	msg := fmt.Sprintf("%s not installed; run: %s", strings.Join(missing, ", "), SetupCommand)
+	requireFailed(t, fmt.Sprintf("%s not installed; run: %s", strings.Join(missing, ", "), SetupCommand))
+}
+
+// requireFailed skips t with msg, or fails it under CI=true.
+func requireFailed(t testing.TB, msg string) {
+	t.Helper()
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg)
 	}
