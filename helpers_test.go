@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,6 +86,43 @@ func serveConns(tb testing.TB, handle func(net.Conn)) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// holdConns is serveConns for servers that keep each connection open until
+// the test ends: after handle returns, the connection stays open (neither
+// read nor closed by the server) until cleanup, which closes it and waits
+// for every handler.
+func holdConns(t *testing.T, handle func(net.Conn)) string {
+	t.Helper()
+	done := make(chan struct{})
+	var (
+		mu     sync.Mutex // orders wg.Add before wg.Wait
+		ending bool
+		wg     sync.WaitGroup
+	)
+	addr := serveConns(t, func(c net.Conn) {
+		defer c.Close()
+		mu.Lock()
+		if ending {
+			mu.Unlock()
+			return
+		}
+		wg.Add(1)
+		mu.Unlock()
+		defer wg.Done()
+		handle(c)
+		<-done
+	})
+	// Registered after serveConns's, so it runs first: handlers end before
+	// the listener closes.
+	t.Cleanup(func() {
+		mu.Lock()
+		ending = true
+		mu.Unlock()
+		close(done)
+		wg.Wait()
+	})
+	return addr
 }
 
 // checkNoGoroutineLeak fails when goroutines stay above base after a bounded wait.

@@ -106,41 +106,15 @@ const stallDelay = 300 * time.Millisecond
 // nor closes until the test ends: the client's send buffer fills and stays full.
 func stallServer(t *testing.T, cert tls.Certificate) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		close(done)
-		ln.Close()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
-				if _, err := http.ReadRequest(bufio.NewReader(tc)); err == nil {
-					// Let the upload fill every buffer on the way (the
-					// client's, a proxy's) before answering.
-					time.Sleep(stallDelay)
-					io.WriteString(tc, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\n\r\ntoo large")
-				}
-				<-done
-			}()
+	return "https://" + holdConns(t, func(c net.Conn) {
+		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
+		if _, err := http.ReadRequest(bufio.NewReader(tc)); err == nil {
+			// Let the upload fill every buffer on the way (the client's, a
+			// proxy's) before answering.
+			time.Sleep(stallDelay)
+			io.WriteString(tc, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\n\r\ntoo large")
 		}
-	}()
-	return "https://" + ln.Addr().String()
+	})
 }
 
 // TestDiscardedTLSConnClosesAtOnce: a TLS connection that is given up (the
@@ -212,35 +186,9 @@ func TestDiscardedTLSConnClosesAtOnce(t *testing.T) {
 // silentTLSOrigin completes TLS handshakes and then neither reads nor writes.
 func silentTLSOrigin(t *testing.T, cert tls.Certificate) string {
 	t.Helper()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		close(done)
-		ln.Close()
-		wg.Wait()
+	return "https://" + holdConns(t, func(c net.Conn) {
+		tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}}).Handshake()
 	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				c.(*tls.Conn).Handshake()
-				<-done
-			}()
-		}
-	}()
-	return "https://" + ln.Addr().String()
 }
 
 // TestIdleConnDoesNotHoldUpload: after a 64 MiB upload, the connection that
