@@ -99,6 +99,15 @@ func (c *infoCtx) Value(key any) any {
 	return c.Context.Value(key)
 }
 
+// request makes *dst the shallow copy of req that carries c, and returns
+// it: the response's Request. dst lives in the response's per-request
+// state, so the copy costs no allocation of its own (WithContext's copy is
+// inlined and does not escape).
+func (c *infoCtx) request(req, dst *http.Request) *http.Request {
+	*dst = *req.WithContext(c)
+	return dst
+}
+
 func connInfo(r *route, c *conn.Conn, reused bool) ConnInfo {
 	info := ConnInfo{
 		Mode:            r.mode,
@@ -118,9 +127,14 @@ func connInfo(r *route, c *conn.Conn, reused bool) ConnInfo {
 	return info
 }
 
-// respState is allocated once per response: its body wrapper and the context
-// that carries its ConnInfo.
+// respState is allocated once per response: its body wrapper, the context
+// that carries its ConnInfo, and the response's Request.
 type respState struct {
 	body pool.Body
 	ic   infoCtx
+	req  http.Request
+}
+
+func (st *respState) request(req *http.Request) *http.Request {
+	return st.ic.request(req, &st.req)
 }

@@ -296,7 +296,7 @@ func (t *Transport) finishResponse(req *http.Request, res attemptResult, r *rout
 			resp.Uncompressed = true
 		}
 	}
-	resp.Request = req.WithContext(&st.ic)
+	resp.Request = st.request(req)
 	return resp, nil
 }
 

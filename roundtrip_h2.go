@@ -252,7 +252,7 @@ func (t *Transport) finishH2(req *http.Request, res attemptResult, r *route) (*h
 		s.resp.s, s.resp.rc = s, resp.Body
 		resp.Body = &s.resp
 	}
-	resp.Request = req.WithContext(&s.ic)
+	resp.Request = s.ic.request(req, &s.req)
 	return resp, nil
 }
 
@@ -269,6 +269,7 @@ type h2Stream struct {
 	body   h2ReqBody
 	resp   h2Body
 	ic     infoCtx
+	req    http.Request // the response's Request
 	done   atomic.Bool
 }
 
