@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
@@ -320,14 +321,9 @@ func TestHTTP2ReadTimeoutPerStream(t *testing.T) {
 		slowBody, slowErr = readAll(tr, srv.url()+"/slow")
 	}()
 	_, err := readAll(tr, srv.url()+"/stall")
-	var te *conn.TimeoutError
-	if !errors.As(err, &te) || te.Op != "read" {
-		t.Errorf("stalled stream: err = %v, want a read *conn.TimeoutError", err)
-	}
+	wantTimeout(t, "stalled stream", err, conn.TimeoutError{Op: "read", Stage: "response body", Setting: "ReadTimeout", Limit: tr.ReadTimeout})
 	_, err = readAll(tr, srv.url()+"/noheader")
-	if !errors.As(err, &te) {
-		t.Errorf("stream without header: err = %v, want *conn.TimeoutError", err)
-	}
+	wantTimeout(t, "stream without header", err, conn.TimeoutError{Op: "read", Stage: "response header", Setting: "ReadTimeout", Limit: tr.ReadTimeout})
 	wg.Wait()
 	if slowErr != nil || slowBody != "xxxxxx" {
 		t.Errorf("slow stream beside them: %q, %v", slowBody, slowErr)
@@ -337,6 +333,21 @@ func TestHTTP2ReadTimeoutPerStream(t *testing.T) {
 	}
 	if c := srv.conns.Load(); c != 1 {
 		t.Errorf("%d connections, want 1 (a stream timeout must not close it)", c)
+	}
+}
+
+// wantTimeout checks that err is a *conn.TimeoutError with want's Op,
+// Stage, Setting and Limit.
+func wantTimeout(t *testing.T, what string, err error, want conn.TimeoutError) {
+	t.Helper()
+	var te *conn.TimeoutError
+	if !errors.As(err, &te) {
+		t.Errorf("%s: err = %v, want a *conn.TimeoutError", what, err)
+		return
+	}
+	got := conn.TimeoutError{Op: te.Op, Stage: te.Stage, Setting: te.Setting, Limit: te.Limit}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("%s: TimeoutError (-want +got):\n%s", what, diff)
 	}
 }
 
@@ -381,10 +392,7 @@ func TestHTTP2HeaderTimeouts(t *testing.T) {
 		tr.ResponseHeaderTimeout = 200 * time.Millisecond
 		defer tr.CloseIdleConnections()
 		_, err := readAll(tr, srv.url()+"/noheader")
-		var te *conn.TimeoutError
-		if !errors.As(err, &te) || te.Limit != tr.ResponseHeaderTimeout {
-			t.Errorf("err = %v, want *conn.TimeoutError with the ResponseHeaderTimeout", err)
-		}
+		wantTimeout(t, "no header", err, conn.TimeoutError{Op: "read", Stage: "response header", Setting: "ResponseHeaderTimeout", Limit: tr.ResponseHeaderTimeout})
 		if body, err := readAll(tr, srv.url()+"/after"); err != nil || body != "ok /after" {
 			t.Errorf("next request: %q, %v", body, err)
 		}

@@ -257,57 +257,92 @@ func (t *Transport) finishH2(req *http.Request, res attemptResult, r *route) (*h
 }
 
 // h2Stream is one request on an HTTP/2 connection: the per-stream read
-// timer (ReadTimeout), the request and response body wrappers, and the
-// response's ConnInfo; one allocation for all of them.
+// timer (ReadTimeout), the request and response body wrappers, the
+// response's ConnInfo, and the copies of the request given to the engine
+// and returned in the response; one allocation for all of them.
 type h2Stream struct {
 	t      *Transport
 	p      *pool.Pool
 	e      *pool.Entry
 	caller context.Context // the request's own context
-	ctx    context.Context // what the engine got: the caller's, cancellable with ReadTimeout
-	rt     *h2Timer        // with ReadTimeout only
+	rt     h2Timer         // with ReadTimeout only (rt.timer set)
 	body   h2ReqBody
 	resp   h2Body
 	ic     infoCtx
+	wire   http.Request // what the engine sends, when it is not the caller's request
 	req    http.Request // the response's Request
 	done   atomic.Bool
 }
 
 // h2Timer is a stream's ReadTimeout: a timer armed during each wait for
-// response bytes, which cancels the stream's context (never the connection).
+// response bytes. When it fires it closes the channel the engine watches
+// as the request's Cancel, which ends this stream only (never the
+// connection), without deriving a context per request.
 type h2Timer struct {
-	limit   time.Duration
-	cancel  context.CancelCauseFunc
-	timer   *time.Timer
-	trace   httptrace.ClientTrace
-	mu      sync.Mutex // orders the header wait's timer with the header's arrival
-	headers bool       // the response header arrived
+	limit    time.Duration
+	timer    *time.Timer
+	cancel   chan struct{} // the engine's Request.Cancel
+	closedBy atomic.Uint32 // who closed cancel: byTimer or byCaller
+	ended    chan struct{} // closed when the stream ends, with a caller's Request.Cancel only
+	header   atomic.Bool   // the wait was for the response header
+	mu       sync.Mutex    // orders the header wait's timer with the header's arrival
+	headers  bool          // the response header arrived
 }
 
-// start returns the request to give the engine: req itself when it can
-// (no allocation), or a copy with the body wrapper and, with ReadTimeout, a
-// context the read timer can cancel.
+// start returns the request to give the engine: req itself when it can, or
+// s.wire, a shallow copy of req with the body wrapper and, with
+// ReadTimeout, the timer's Cancel channel. The copy lives in the stream's
+// state and costs no allocation of its own.
 func (s *h2Stream) start(ctx context.Context, req *http.Request) *http.Request {
-	s.ctx = ctx
-	w := req
-	if s.t.connOpts.ReadTimeout > 0 {
-		rt := &h2Timer{limit: s.t.connOpts.ReadTimeout}
-		ctx, rt.cancel = context.WithCancelCause(ctx)
-		rt.trace.WroteRequest = rt.onWroteRequest
-		rt.timer = time.AfterFunc(rt.limit, rt.timedOut)
-		rt.timer.Stop()
-		s.rt = rt
-		s.ctx = httptrace.WithClientTrace(ctx, &rt.trace)
-		w = req.WithContext(s.ctx)
+	hasBody := req.Body != nil && req.Body != http.NoBody
+	limit := s.t.connOpts.ReadTimeout
+	if !hasBody && limit <= 0 {
+		return req
 	}
-	if req.Body != nil && req.Body != http.NoBody {
+	s.wire = *req
+	w := &s.wire
+	if hasBody {
 		s.body.init(req.Body)
-		if w == req {
-			w = req.WithContext(ctx)
-		}
 		w.Body = &s.body
 	}
+	if limit <= 0 {
+		return w
+	}
+	rt := &s.rt
+	rt.limit = limit
+	rt.cancel = make(chan struct{})
+	if req.Cancel != nil {
+		// The caller's own (deprecated) Cancel channel still cancels.
+		rt.ended = make(chan struct{})
+		go rt.follow(req.Cancel)
+	}
+	//lint:ignore SA1019 Request.Cancel is the engine's only per-stream abort that needs no context of its own; deriving one would cost several allocations per request.
+	w.Cancel = rt.cancel
+	rt.timer = time.AfterFunc(limit, rt.timedOut)
+	if !hasBody {
+		// The header goes out at once: the wait for the response starts now.
+		rt.header.Store(true)
+		return w
+	}
+	// With a body the wait starts when the engine has written the request;
+	// the upload itself is not bounded by ReadTimeout.
+	rt.timer.Stop()
+	trace := &httptrace.ClientTrace{WroteRequest: rt.onWroteRequest}
+	*w = *w.WithContext(httptrace.WithClientTrace(ctx, trace))
 	return w
+}
+
+// follow passes a close of the caller's Request.Cancel on to the engine's,
+// until the stream ends or the timer fired.
+func (rt *h2Timer) follow(callerCancel <-chan struct{}) {
+	select {
+	case <-callerCancel:
+		if rt.closedBy.CompareAndSwap(0, byCaller) {
+			close(rt.cancel)
+		}
+	case <-rt.cancel:
+	case <-rt.ended:
+	}
 }
 
 // onWroteRequest starts the wait for the response header, which ReadTimeout
@@ -315,6 +350,7 @@ func (s *h2Stream) start(ctx context.Context, req *http.Request) *http.Request {
 func (rt *h2Timer) onWroteRequest(httptrace.WroteRequestInfo) {
 	rt.mu.Lock()
 	if !rt.headers {
+		rt.header.Store(true)
 		rt.arm()
 	}
 	rt.mu.Unlock()
@@ -323,29 +359,50 @@ func (rt *h2Timer) onWroteRequest(httptrace.WroteRequestInfo) {
 // gotHeaders ends the header wait: from now on only the caller's body reads
 // arm the timer.
 func (rt *h2Timer) gotHeaders() {
-	if rt == nil {
+	if rt.timer == nil {
 		return
 	}
 	rt.mu.Lock()
 	rt.headers = true
 	rt.stop()
+	rt.header.Store(false)
 	rt.mu.Unlock()
 }
 
 func (rt *h2Timer) arm() {
-	if rt != nil {
+	if rt.timer != nil {
 		rt.timer.Reset(rt.limit)
 	}
 }
 
+// Who closed a stream's cancel channel (h2Timer.closedBy).
+const (
+	byTimer uint32 = 1 + iota
+	byCaller
+)
+
 func (rt *h2Timer) timedOut() {
-	rt.cancel(&conn.TimeoutError{Op: "read", Limit: rt.limit, Err: errStreamStalled})
+	if rt.closedBy.CompareAndSwap(0, byTimer) {
+		close(rt.cancel)
+	}
+}
+
+// timeoutErr is the error for a stream the timer ended, or nil.
+func (rt *h2Timer) timeoutErr() error {
+	if rt.closedBy.Load() != byTimer {
+		return nil
+	}
+	stage := "response body"
+	if rt.header.Load() {
+		stage = "response header"
+	}
+	return &conn.TimeoutError{Op: "read", Stage: stage, Setting: "ReadTimeout", Limit: rt.limit, Err: errStreamStalled}
 }
 
 var errStreamStalled = errors.New("no bytes of the HTTP/2 stream arrived in time")
 
 func (rt *h2Timer) stop() {
-	if rt != nil {
+	if rt.timer != nil {
 		rt.timer.Stop()
 	}
 }
@@ -356,9 +413,9 @@ func (s *h2Stream) release() {
 	if !s.done.CompareAndSwap(false, true) {
 		return
 	}
-	if rt := s.rt; rt != nil {
-		rt.stop()
-		rt.cancel(context.Canceled)
+	s.rt.stop()
+	if s.rt.ended != nil {
+		close(s.rt.ended)
 	}
 	s.p.MuxDone(s.e)
 }
@@ -367,17 +424,14 @@ func (s *h2Stream) release() {
 // timer's TimeoutError, the caller's context error, a TimeoutError for
 // ResponseHeaderTimeout, or the engine's error under ErrHTTP2.
 func (s *h2Stream) mapErr(err error, body bool) error {
-	if s.rt != nil {
-		var te *conn.TimeoutError
-		if cause := context.Cause(s.ctx); errors.As(cause, &te) {
-			return te
-		}
-	}
 	if cerr := s.caller.Err(); cerr != nil {
 		return cerr
 	}
+	if te := s.rt.timeoutErr(); te != nil {
+		return te
+	}
 	if !body && s.t.connOpts.ResponseHeaderTimeout > 0 && isTimeoutErr(err) {
-		return &conn.TimeoutError{Op: "read", Limit: s.t.connOpts.ResponseHeaderTimeout, Err: err}
+		return &conn.TimeoutError{Op: "read", Stage: "response header", Setting: "ResponseHeaderTimeout", Limit: s.t.connOpts.ResponseHeaderTimeout, Err: err}
 	}
 	var be *conn.BodyReadError
 	if errors.As(err, &be) || errors.Is(err, ErrHTTP2) {
