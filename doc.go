@@ -51,8 +51,11 @@
 // in net/http), Connect offers h2 in ALPN to the target, never to a proxy;
 // when the target chooses it, the finished connection is handed to the
 // standard library's HTTP/2 engine (http.Transport.NewClientConn) and the
-// pool lends it to many requests at once under the same key (pool.GetMux).
-// Forward mode and Upgrade requests stay HTTP/1.1.
+// pool lends it to many requests at once under the same key (pool.GetMux),
+// no more than the server's MAX_CONCURRENT_STREAMS, which conn reads from
+// the server's first SETTINGS frame itself (conn.H2Peer) because the engine
+// does not say when it has. ReadTimeout is a timer per stream that cancels
+// that stream alone. Forward mode and Upgrade requests stay HTTP/1.1.
 //
 // # What a response tells
 //

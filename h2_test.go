@@ -347,12 +347,17 @@ func TestHTTP2MaxConcurrentStreams(t *testing.T) {
 			active := map[string]int{}
 			maxActive := 0
 			release := make(chan struct{})
+			stop := make(chan struct{}) // a failing test must not leave handlers blocked
+			defer close(stop)
 			h := func(rw http.ResponseWriter, r *http.Request) {
 				mu.Lock()
 				active[r.RemoteAddr]++
 				maxActive = max(maxActive, active[r.RemoteAddr])
 				mu.Unlock()
-				<-release
+				select {
+				case <-release:
+				case <-stop:
+				}
 				mu.Lock()
 				active[r.RemoteAddr]--
 				mu.Unlock()
@@ -498,10 +503,15 @@ func waitFor(t *testing.T, cond func() bool) {
 func TestHTTP2IdleLimits(t *testing.T) {
 	w := newH2World(t, nil)
 	release := make(chan struct{})
+	stop := make(chan struct{}) // a failing test must not leave handlers blocked (the server's Close waits for them)
+	defer close(stop)
 	var started atomic.Int32
 	o := origintest.New(t, origintest.Options{Cert: &w.leaf, HTTP2: true, Handler: func(rw http.ResponseWriter, r *http.Request) {
 		started.Add(1)
-		<-release
+		select {
+		case <-release:
+		case <-stop:
+		}
 	}, Configure: func(s *http.Server) { s.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: 1} }})
 	tr := w.h2Transport(nil)
 	tr.MaxIdleConnsPerHost = 1

@@ -35,6 +35,10 @@ type rawH2 struct {
 	ca       *testcert.CA
 	conns    atomic.Int32
 	onStream func(s *rawStream)
+	// settings go in the server's first SETTINGS frame, sent after
+	// settingsDelay (both set by newRawH2's options).
+	settings      []http2.Setting
+	settingsDelay time.Duration
 }
 
 type rawStream struct {
@@ -88,10 +92,13 @@ func (s *rawStream) data(p string, end bool) {
 
 func (s *rawStream) ok() { s.headers(200, 0, false); s.data("ok "+s.path, true) }
 
-func newRawH2(t *testing.T, onStream func(s *rawStream)) *rawH2 {
+func newRawH2(t *testing.T, onStream func(s *rawStream), options ...func(*rawH2)) *rawH2 {
 	t.Helper()
 	ca, leaf := testcert.MustLocalhost("raw h2 CA")
 	srv := &rawH2{ca: ca, onStream: onStream}
+	for _, o := range options {
+		o(srv)
+	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{leaf}, NextProtos: []string{"h2"}}
 	var wg sync.WaitGroup
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
@@ -140,7 +147,8 @@ func (srv *rawH2) serve(nc net.Conn) {
 	}
 	c := &rawConn{fr: http2.NewFramer(nc, nc), nc: nc}
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	c.do(func(fr *http2.Framer) error { return fr.WriteSettings() })
+	time.Sleep(srv.settingsDelay)
+	c.do(func(fr *http2.Framer) error { return fr.WriteSettings(srv.settings...) })
 	n := 0
 	for {
 		f, err := c.fr.ReadFrame()
@@ -276,6 +284,58 @@ func TestHTTP2BadInput(t *testing.T) {
 	}
 	if n := openFDs(); n > baseFD+1 { // the raw server's listener
 		t.Errorf("%d sockets open, %d before", n, baseFD)
+	}
+}
+
+// TestHTTP2LateSettingsLimit: a server whose first SETTINGS frame, with
+// MAX_CONCURRENT_STREAMS 1, comes 300 ms after the connection: two callers
+// at once must not share its one stream (the engine counts 100 free until
+// it has the frame). The second waits for the frame, then dials its own
+// connection; both streams run at once, one per connection.
+func TestHTTP2LateSettingsLimit(t *testing.T) {
+	var mu sync.Mutex
+	active := map[*rawConn]int{}
+	maxActive := 0
+	release := make(chan struct{})
+	var started atomic.Int32
+	srv := newRawH2(t, func(s *rawStream) {
+		mu.Lock()
+		active[s.fr]++
+		maxActive = max(maxActive, active[s.fr])
+		mu.Unlock()
+		if started.Add(1) == 2 {
+			close(release)
+		}
+		go func() {
+			select {
+			case <-release:
+			case <-time.After(5 * time.Second): // never hang on a failure
+			}
+			mu.Lock()
+			active[s.fr]--
+			mu.Unlock()
+			s.ok()
+		}()
+	}, func(srv *rawH2) {
+		srv.settings = []http2.Setting{{ID: http2.SettingMaxConcurrentStreams, Val: 1}}
+		srv.settingsDelay = 300 * time.Millisecond
+	})
+	tr := srv.transport()
+	defer tr.CloseIdleConnections()
+	errs := runConcurrently(2, func(int) error {
+		body, err := readAll(tr, srv.url()+"/both")
+		if err == nil && body != "ok /both" {
+			err = fmt.Errorf("body %q", body)
+		}
+		return err
+	})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if maxActive != 1 || srv.conns.Load() != 2 {
+		t.Errorf("%d streams at once on one connection, %d connections; want 1 and 2", maxActive, srv.conns.Load())
 	}
 }
 

@@ -109,9 +109,10 @@ func (e Endpoint) Addr() string { return net.JoinHostPort(e.Host, e.Port) }
 // goroutine (owned by the Conn and finished before GetResponse returns)
 // writes the body.
 type Conn struct {
-	first Endpoint
-	proxy *url.URL // nil without a proxy
-	opts  *Options
+	h2peer *H2Peer // set by H2Engine.ClientConn
+	first  Endpoint
+	proxy  *url.URL // nil without a proxy
+	opts   *Options
 
 	tunnel       *Endpoint   // set by SetTunnel: the target inside a CONNECT tunnel
 	tunnelHeader http.Header // headers for the CONNECT request

@@ -25,5 +25,11 @@
 // Close), so a scheme that authenticates the connection (NTLM, Negotiate)
 // does so once. Forwarded requests' 407s are the Transport's to answer.
 //
+// HTTP/2: when the target chose h2 in ALPN, H2Engine.ClientConn hands the
+// finished connection to the standard library's HTTP/2 engine
+// (http.Transport.NewClientConn), and H2Peer reports the server's
+// MAX_CONCURRENT_STREAMS, read from its first SETTINGS frame as the bytes
+// pass to the engine.
+//
 // Package pool keeps Conns for reuse; package ferry's Transport drives both.
 package conn

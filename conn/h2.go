@@ -85,19 +85,26 @@ type h2NetConn struct {
 	net.Conn
 	readEnd  chan struct{}
 	readOnce sync.Once
+	settings settingsReader // only the engine's read goroutine calls Read
 }
 
 // h2DrainWait bounds how long a failed write waits for the reads to end.
 const h2DrainWait = time.Second
 
-func newH2NetConn(nc net.Conn) *h2NetConn {
-	return &h2NetConn{Conn: nc, readEnd: make(chan struct{})}
+func newH2NetConn(nc net.Conn, peer *H2Peer) *h2NetConn {
+	return &h2NetConn{Conn: nc, readEnd: make(chan struct{}), settings: settingsReader{peer: peer}}
 }
 
 func (h *h2NetConn) Read(p []byte) (int, error) {
 	n, err := h.Conn.Read(p)
+	if !h.settings.done {
+		h.settings.observe(p[:n])
+	}
 	if err != nil {
 		h.readOnce.Do(func() { close(h.readEnd) })
+		if !h.settings.done {
+			h.settings.finish(peerUnknown, 0)
+		}
 	}
 	return n, err
 }
@@ -210,7 +217,8 @@ func (e *H2Engine) ClientConn(c *Conn, prior bool) (*http.ClientConn, error) {
 	// between the engine and the TLS connection. A context of its own: the
 	// caller's cancellation must not reach a connection that outlives the
 	// request.
-	ctx := context.WithValue(context.Background(), h2ConnKey{}, newH2NetConn(c.nc))
+	peer := &H2Peer{}
+	ctx := context.WithValue(context.Background(), h2ConnKey{}, newH2NetConn(c.nc, peer))
 	addr := c.first.Addr()
 	if c.tunnel != nil {
 		addr = c.tunnel.Addr()
@@ -220,5 +228,10 @@ func (e *H2Engine) ClientConn(c *Conn, prior bool) (*http.ClientConn, error) {
 		c.nc.Close()
 		return nil, err
 	}
+	c.h2peer = peer
 	return cc, nil
 }
+
+// H2Peer returns what ferry read of the server's first SETTINGS frame on a
+// connection that ClientConn started, or nil.
+func (c *Conn) H2Peer() *H2Peer { return c.h2peer }

@@ -46,8 +46,10 @@ func (p *Pool) GetMux(ctx context.Context, key Key, dial MuxDial, useIdle, check
 	for {
 		p.mu.Lock()
 		gen := p.gen
+		pending := false // a connection of key waits for the server's SETTINGS
 		if useIdle && len(p.shared[key]) > 0 {
-			e, dead := p.pickMuxLocked(key)
+			var e, dead *Entry
+			e, dead, pending = p.pickMuxLocked(key)
 			if e != nil {
 				p.mu.Unlock()
 				return e, true, nil
@@ -75,7 +77,7 @@ func (p *Pool) GetMux(ctx context.Context, key Key, dial MuxDial, useIdle, check
 		}
 		// A dial in flight for a key that is, or may be, HTTP/2 brings
 		// streams for many: wait for it rather than dial too.
-		firstInFlight := p.learned[key] != protoHTTP1 && p.muxDialing[key] > 0 ||
+		firstInFlight := p.learned[key] != protoHTTP1 && p.muxDialing[key] > 0 || pending ||
 			p.opts.StrictMaxConcurrentStreams && len(p.shared[key]) > 0
 		if max := p.opts.MaxConnsPerHost; !firstInFlight && (max <= 0 || p.total[key] < max) {
 			p.total[key]++
@@ -122,18 +124,49 @@ func (p *Pool) dialMux(ctx context.Context, key Key, dial MuxDial) (*Entry, bool
 	p.learned[key] = protoHTTP2
 	// Our own stream first, so the waiters woken below cannot take them all.
 	e.streams = 1
+	peer := c.H2Peer()
+	if peer != nil {
+		e.maxStreams = -1
+	}
 	p.shared[key] = append(p.shared[key], e)
 	p.wakeAllLocked(key)
 	p.mu.Unlock()
 	cc.SetStateHook(func(*http.ClientConn) { p.muxStateChanged(e) })
+	if peer != nil {
+		peer.OnSettle(func() { p.muxSettled(e, peer) })
+	}
 	return e, false, nil
+}
+
+// muxSettled records the server's limit on concurrent streams once its
+// SETTINGS frame arrived (or ferry gave up on reading it), and lets the
+// callers that waited for it look again.
+func (p *Pool) muxSettled(e *Entry, peer *conn.H2Peer) {
+	max, limited, _ := peer.MaxStreams()
+	p.mu.Lock()
+	e.maxStreams = 0
+	if limited {
+		e.maxStreams = int(min(max, 1<<20))
+	}
+	p.wakeAllLocked(e.key)
+	p.mu.Unlock()
 }
 
 // pickMuxLocked lends the first HTTP/2 connection of key with a free
 // stream. dead is one found closed, or drained after a GOAWAY, for the
-// caller to discard.
-func (p *Pool) pickMuxLocked(key Key) (e, dead *Entry) {
+// caller to discard. pending reports a connection that has a stream but
+// not yet the server's SETTINGS: the engine would count 100 streams free
+// there until then, so it lends none, and the caller waits for the frame
+// rather than dial.
+func (p *Pool) pickMuxLocked(key Key) (e, dead *Entry, pending bool) {
 	for _, e := range p.shared[key] {
+		if e.maxStreams < 0 && e.streams > 0 {
+			pending = true
+			continue
+		}
+		if e.maxStreams > 0 && e.streams >= e.maxStreams {
+			continue
+		}
 		// Each of the engine's counts takes its lock, which its read loop
 		// also holds per frame: when the room alone covers the streams lent
 		// (the usual case), the count in flight is not needed.
@@ -144,7 +177,7 @@ func (p *Pool) pickMuxLocked(key Key) (e, dead *Entry) {
 			inFlight := e.H2.InFlight()
 			if inFlight == 0 && avail == 0 && e.streams == 0 {
 				p.forgetMuxLocked(e)
-				return nil, e
+				return nil, e, pending
 			}
 			// avail is 0 at the limit (the engine may still count streams
 			// whose bodies ended: the state hook wakes a waiter when it
@@ -156,10 +189,10 @@ func (p *Pool) pickMuxLocked(key Key) (e, dead *Entry) {
 			if e.idle {
 				p.unlinkFromListLocked(e)
 			}
-			return e, nil
+			return e, nil, false
 		}
 	}
-	return nil, nil
+	return nil, nil, pending
 }
 
 // MuxDone ends a stream that GetMux lent on an HTTP/2 entry: a waiter may
@@ -169,6 +202,12 @@ func (p *Pool) MuxDone(e *Entry) {
 	var closeList []*Entry
 	p.mu.Lock()
 	e.streams--
+	if e.streams == 0 && e.maxStreams < 0 {
+		// The first stream ended before the server's SETTINGS arrived: the
+		// engine's count decides from now on.
+		e.maxStreams = 0
+		defer e.Conn.H2Peer().GiveUp()
+	}
 	if e.gone {
 		p.mu.Unlock()
 		return

@@ -68,6 +68,10 @@ type Entry struct {
 	// lent by GetMux and not yet ended with MuxDone.
 	gone    bool
 	streams int
+	// maxStreams is the server's MAX_CONCURRENT_STREAMS as ferry read it
+	// (conn.H2Peer): -1 until its SETTINGS frame arrived, 0 for no limit
+	// beyond the engine's count.
+	maxStreams int
 
 	// Guarded by Pool.mu while idle.
 	idleSince  time.Time
