@@ -201,6 +201,7 @@ type transportStats struct {
 	CPUPerReq     float64 `json:"cpu_per_request_us"` // median over rounds; -1 when unknown
 	AllocsPerReq  float64 `json:"allocs_per_request"` // median over rounds
 	ConnsDialled  int64   `json:"conns_dialled"`
+	Protocols     string  `json:"protocols"` // the responses' resp.Proto values, comma-separated
 	FirstError    string  `json:"first_error,omitempty"`
 	rounds        []roundResult
 	hist          *histogram
@@ -310,6 +311,11 @@ func (b *bench) summarize(rep *loadReport, stats map[string]*transportStats) {
 			st.Requests += r.requests
 			st.Errors += r.errors
 			st.Non2xx += r.non2xx
+			for _, p := range r.protos {
+				if !slices.Contains(strings.Split(st.Protocols, ","), p) {
+					st.Protocols = strings.TrimPrefix(st.Protocols+","+p, ",")
+				}
+			}
 			if r.firstErr != nil && st.FirstError == "" {
 				_, st.FirstError = b.c.peerFailure(r.firstErr, b.c.target)
 			}
@@ -377,7 +383,7 @@ func printLoad(w io.Writer, rep *loadReport) {
 	fmt.Fprintf(w, "ferry bench: %s %s (mode %s), %d rounds of %s per transport, concurrency %d\n\n",
 		rep.Method, rep.URL, rep.Mode, rep.Rounds, shape, rep.Concurrency)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "transport\trequests/s\tp50\tp90\tp99\tCPU/request\tallocs/request\tconns\terrors\tnon-2xx\t")
+	fmt.Fprintln(tw, "transport\tprotocol\trequests/s\tp50\tp90\tp99\tCPU/request\tallocs/request\tconns\terrors\tnon-2xx\t")
 	for _, st := range rep.Transports {
 		cpu := "n/a"
 		if st.CPUPerReq >= 0 {
@@ -387,7 +393,11 @@ func printLoad(w io.Writer, rep *loadReport) {
 		if st.ReqPerSec < 100 {
 			rps = fmt.Sprintf("%.3g", st.ReqPerSec) // a large body: 1.29, not 1
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%d\t%d\t%d\t\n", st.Name, rps,
+		proto := st.Protocols
+		if proto == "" {
+			proto = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%d\t%d\t%d\t\n", st.Name, proto, rps,
 			fmtUS(st.P50), fmtUS(st.P90), fmtUS(st.P99), cpu, st.AllocsPerReq, st.ConnsDialled, st.Errors, st.Non2xx)
 	}
 	tw.Flush()

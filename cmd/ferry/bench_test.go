@@ -14,7 +14,7 @@ import (
 )
 
 // servedAddrs runs `ferry serve` in its own process, as the README does,
-// and returns what it printed: "http", "https", "proxy" and "ca".
+// and returns what it printed: "http", "https", "h2", "proxy" and "ca".
 func servedAddrs(t *testing.T, args ...string) map[string]string {
 	t.Helper()
 	cmd := exec.Command(binary(t), append([]string{"serve"}, args...)...)
@@ -48,13 +48,15 @@ func servedAddrs(t *testing.T, args ...string) map[string]string {
 				t.Fatalf("ferry serve ended: %s", errOut.String())
 			}
 			f := strings.Fields(line)
-			if len(f) >= 2 && (f[0] == "http" || f[0] == "https" || f[0] == "proxy") {
+			if len(f) >= 2 && (f[0] == "http" || f[0] == "https" || f[0] == "h2" || f[0] == "proxy") {
 				got[f[0]] = f[1]
 			}
 			if len(f) >= 4 && f[0] == "https" && f[2] == "--cacert" {
 				got["ca"] = f[3]
 			}
-			if got["http"] != "" && got["https"] != "" && (got["proxy"] != "" || !strings.Contains(strings.Join(args, " "), "--proxy")) {
+			flags := strings.Join(args, " ")
+			if got["http"] != "" && got["https"] != "" && (got["proxy"] != "" || !strings.Contains(flags, "--proxy")) &&
+				(got["h2"] != "" || !strings.Contains(flags, "--h2")) {
 				go func() {
 					for range lines {
 					}
@@ -86,17 +88,26 @@ func benchJSON(t *testing.T, args ...string) *loadReport {
 // checks the report's shape and that its figures are sane, not timings.
 func TestBench(t *testing.T) {
 	clearProxyEnv(t)
-	s := servedAddrs(t, "--proxy", "127.0.0.1:0")
+	s := servedAddrs(t, "--proxy", "127.0.0.1:0", "--h2", "127.0.0.1:0")
 	cases := []struct {
 		name, mode string
 		args       []string
-		conns      int64 // at least; net/http may dial more than -c
+		conns      int64  // at least; net/http may dial more than -c
+		proto      string // resp.Proto of every response
 	}{
-		{"direct", "direct", []string{"-n", "40", "-c", "2", s["http"]}, 2},
-		{"tls", "direct", []string{"-n", "20", "--cacert", s["ca"], s["https"] + "tls"}, 1},
-		{"forward", "forward", []string{"-n", "20", "-x", s["proxy"], s["http"] + "fwd"}, 1},
-		{"tunnel", "tunnel", []string{"-n", "20", "-x", s["proxy"], "--cacert", s["ca"], s["https"] + "tun"}, 1},
-		{"post-duration", "direct", []string{"-z", "100ms", "-d", "a=1", s["http"]}, 1},
+		{"direct", "direct", []string{"-n", "40", "-c", "2", s["http"]}, 2, "HTTP/1.1"},
+		{"tls", "direct", []string{"-n", "20", "--cacert", s["ca"], s["https"] + "tls"}, 1, "HTTP/1.1"},
+		{"forward", "forward", []string{"-n", "20", "-x", s["proxy"], s["http"] + "fwd"}, 1, "HTTP/1.1"},
+		{"tunnel", "tunnel", []string{"-n", "20", "-x", s["proxy"], "--cacert", s["ca"], s["https"] + "tun"}, 1, "HTTP/1.1"},
+		{"post-duration", "direct", []string{"-z", "100ms", "-d", "a=1", s["http"]}, 1, "HTTP/1.1"},
+		// --http2 against the origin that offers h2: 4 callers share one
+		// connection, directly and through the proxy's tunnel.
+		{"h2", "direct", []string{"-n", "40", "-c", "4", "--http2", "--cacert", s["ca"], s["h2"]}, 1, "HTTP/2.0"},
+		{"h2-tunnel", "tunnel", []string{"-n", "40", "-c", "4", "--http2", "-x", s["proxy"], "--cacert", s["ca"], s["h2"]}, 1, "HTTP/2.0"},
+		// The h2 origin without --http2, and --http2 to an origin that
+		// offers only HTTP/1.1: both HTTP/1.1.
+		{"h2-origin-http1", "direct", []string{"-n", "10", "--cacert", s["ca"], s["h2"]}, 1, "HTTP/1.1"},
+		{"http2-flag-http1-origin", "direct", []string{"-n", "10", "--http2", "--cacert", s["ca"], s["https"]}, 1, "HTTP/1.1"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -115,6 +126,9 @@ func TestBench(t *testing.T) {
 				}
 				if !(st.ReqPerSec > 0 && st.P50 > 0 && st.P50 <= st.P90 && st.P90 <= st.P99 && st.CPUPerReq > 0 && st.AllocsPerReq >= 1) {
 					t.Errorf("%s: figures not sane: %+v", st.Name, st)
+				}
+				if st.Protocols != tc.proto {
+					t.Errorf("%s: protocols %q, want %q", st.Name, st.Protocols, tc.proto)
 				}
 				if st.ConnsDialled < tc.conns || st.ConnsDialled > 4*tc.conns {
 					t.Errorf("%s: %d connections dialled, want about %d (keep-alive)", st.Name, st.ConnsDialled, tc.conns)
@@ -270,7 +284,7 @@ func TestServe(t *testing.T) {
 		t.Errorf("non-loopback: exit %d, %q", code, e.String())
 	}
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	s, err := startServe(&serveOptions{HTTP: serveDefault, HTTPS: serveDefault, Proxy: serveDefault, CA: caFile, Size: 3})
+	s, err := startServe(&serveOptions{HTTP: serveDefault, HTTPS: serveDefault, H2: serveDefault, Proxy: serveDefault, CA: caFile, Size: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,6 +305,14 @@ func TestServe(t *testing.T) {
 	var out bytes.Buffer
 	if stderr, code := runCmd(t, "", &out, "get", "--cacert", caFile, s.httpsURL+"bytes/2"); code != exitOK || out.String() != "ab" {
 		t.Errorf("https with --ca's CA: exit %d, %q, %s", code, out.String(), stderr)
+	}
+	// The --h2 origin speaks HTTP/2 to a client that offers it, the
+	// --https one never does.
+	for u, want := range map[string]string{s.h2URL: "HTTP/2.0", s.httpsURL: "HTTP/1.1"} {
+		out.Reset()
+		if stderr, code := runCmd(t, "", &out, "get", "-i", "--http2", "--cacert", caFile, u+"bytes/2"); code != exitOK || !strings.HasPrefix(out.String(), want+" 200") {
+			t.Errorf("get --http2 %s: exit %d, %q, %s; want %s", u, code, out.String(), stderr, want)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)

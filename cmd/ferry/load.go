@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,6 +78,7 @@ type roundResult struct {
 	cpuOK                    bool
 	mallocs                  uint64
 	firstErr                 error
+	protos                   []string // the distinct resp.Proto values, in order of appearance
 }
 
 // load sends requests on c workers until n are done (n > 0) or until d has
@@ -88,6 +90,7 @@ func load(ctx context.Context, bt *benchTransport, newReq func(context.Context) 
 	var res roundResult
 	var reqs, errs, non2xx atomic.Int64
 	var errOnce sync.Once
+	var protoMu sync.Mutex
 	runtime.GC() // start each measurement from the same, collected, heap
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
@@ -98,6 +101,16 @@ func load(ctx context.Context, bt *benchTransport, newReq func(context.Context) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var protos []string // what this worker's responses came over
+			defer func() {
+				protoMu.Lock()
+				for _, p := range protos {
+					if !slices.Contains(res.protos, p) {
+						res.protos = append(res.protos, p)
+					}
+				}
+				protoMu.Unlock()
+			}()
 			for ctx.Err() == nil {
 				if n > 0 {
 					if remaining.Add(-1) < 0 {
@@ -107,7 +120,7 @@ func load(ctx context.Context, bt *benchTransport, newReq func(context.Context) 
 					return
 				}
 				t0 := time.Now()
-				status, err := roundTrip(ctx, bt.rt, newReq)
+				status, proto, err := roundTrip(ctx, bt.rt, newReq)
 				el := time.Since(t0)
 				reqs.Add(1)
 				if err != nil {
@@ -117,6 +130,9 @@ func load(ctx context.Context, bt *benchTransport, newReq func(context.Context) 
 				}
 				if status < 200 || status > 299 {
 					non2xx.Add(1)
+				}
+				if !slices.Contains(protos, proto) {
+					protos = append(protos, proto)
 				}
 				if h != nil {
 					h.add(w, el)
@@ -136,20 +152,20 @@ func load(ctx context.Context, bt *benchTransport, newReq func(context.Context) 
 
 // roundTrip sends one request and reads its body to the end, as a program
 // that uses the answer does; the latency measured includes the body.
-func roundTrip(ctx context.Context, rt http.RoundTripper, newReq func(context.Context) (*http.Request, error)) (int, error) {
+func roundTrip(ctx context.Context, rt http.RoundTripper, newReq func(context.Context) (*http.Request, error)) (status int, proto string, err error) {
 	req, err := newReq(ctx)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	resp, err := rt.RoundTrip(req)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	_, err = io.Copy(io.Discard, resp.Body)
 	if cerr := resp.Body.Close(); err == nil {
 		err = cerr
 	}
-	return resp.StatusCode, err
+	return resp.StatusCode, resp.Proto, err
 }
 
 // idleResult is what N idle keep-alive connections cost one transport.

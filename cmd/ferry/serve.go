@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,9 +22,9 @@ import (
 // serveOptions are the flags of `ferry serve`: loopback servers for ferry
 // bench to measure against from another process, as real servers run.
 type serveOptions struct {
-	HTTP, HTTPS, Proxy string
-	CA                 string
-	Size               int
+	HTTP, HTTPS, H2, Proxy string
+	CA                     string
+	Size                   int
 }
 
 const (
@@ -36,6 +37,7 @@ func (o *serveOptions) flagSet() *flagSet {
 	fs := newFlagSet("serve", "")
 	fs.stringVar(&o.HTTP, "--http", "ADDR", "plain HTTP origin (default 127.0.0.1:0, a free port; off for none)")
 	fs.stringVar(&o.HTTPS, "--https", "ADDR", "HTTPS origin, certificate from a CA made at start (default 127.0.0.1:0; off)")
+	fs.stringVar(&o.H2, "--h2", "ADDR", "HTTPS origin that offers HTTP/2 (h2, then http/1.1), same CA (default off)")
 	fs.stringVar(&o.Proxy, "--proxy", "ADDR", "forwarding and CONNECT proxy to loopback origins (default off)")
 	fs.stringVar(&o.CA, "--ca", "FILE", "write the CA certificate (PEM) here, for --cacert (default a temporary file)")
 	fs.intVar(&o.Size, "--size", "N", "bytes in each response body (default 13); GET /bytes/N serves N", 0, maxServeSize)
@@ -43,7 +45,7 @@ func (o *serveOptions) flagSet() *flagSet {
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	o := &serveOptions{HTTP: serveDefault, HTTPS: serveDefault, Proxy: serveDisabled, Size: -1}
+	o := &serveOptions{HTTP: serveDefault, HTTPS: serveDefault, H2: serveDisabled, Proxy: serveDisabled, Size: -1}
 	fs := o.flagSet()
 	if _, err := fs.parse(args); err != nil {
 		if err == errHelp {
@@ -69,11 +71,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 // served is a running `ferry serve`.
 type served struct {
-	httpURL, httpsURL, proxyURL string
-	caFile                      string
-	tempDir                     string
-	servers                     []*http.Server
-	proxy                       *proxytest.Proxy
+	httpURL, httpsURL, h2URL, proxyURL string
+	caFile                             string
+	tempDir                            string
+	servers                            []*http.Server
+	proxy                              *proxytest.Proxy
 }
 
 func (s *served) print(w io.Writer) {
@@ -83,6 +85,9 @@ func (s *served) print(w io.Writer) {
 	}
 	if s.httpsURL != "" {
 		fmt.Fprintf(w, "https  %s  --cacert %s\n", s.httpsURL, s.caFile)
+	}
+	if s.h2URL != "" {
+		fmt.Fprintf(w, "h2     %s  --cacert %s\n", s.h2URL, s.caFile)
 	}
 	if s.proxyURL != "" {
 		fmt.Fprintf(w, "proxy  %s  (forwards and tunnels to loopback only)\n", s.proxyURL)
@@ -121,7 +126,7 @@ func startServe(o *serveOptions) (s *served, err error) {
 			s.close()
 		}
 	}()
-	for _, a := range []struct{ flag, addr string }{{"--http", o.HTTP}, {"--https", o.HTTPS}, {"--proxy", o.Proxy}} {
+	for _, a := range []struct{ flag, addr string }{{"--http", o.HTTP}, {"--https", o.HTTPS}, {"--h2", o.H2}, {"--proxy", o.Proxy}} {
 		if a.addr != serveDisabled {
 			if err := loopbackAddr(a.flag, a.addr); err != nil {
 				return s, err
@@ -138,6 +143,8 @@ func startServe(o *serveOptions) (s *served, err error) {
 	}
 	h := serveHandler(body)
 	ca, leaf := testcert.MustLocalhost("ferry serve CA")
+	// listen serves h on addr: plain HTTP without tlsCfg; with it, HTTPS
+	// that speaks HTTP/2 when tlsCfg offers h2, HTTP/1.1 only otherwise.
 	listen := func(addr string, tlsCfg *tls.Config) (string, error) {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -148,7 +155,9 @@ func startServe(o *serveOptions) (s *served, err error) {
 		scheme := "http"
 		if tlsCfg != nil {
 			scheme = "https"
-			srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){} // HTTP/1.1 only, as ferry speaks
+			if !slices.Contains(tlsCfg.NextProtos, "h2") {
+				srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){} // HTTP/1.1 only
+			}
 			ln = tls.NewListener(ln, tlsCfg)
 		}
 		s.servers = append(s.servers, srv)
@@ -164,6 +173,13 @@ func startServe(o *serveOptions) (s *served, err error) {
 		if s.httpsURL, err = listen(o.HTTPS, &tls.Config{Certificates: []tls.Certificate{leaf}, NextProtos: []string{"http/1.1"}}); err != nil {
 			return s, err
 		}
+	}
+	if o.H2 != serveDisabled {
+		if s.h2URL, err = listen(o.H2, &tls.Config{Certificates: []tls.Certificate{leaf}, NextProtos: []string{"h2", "http/1.1"}}); err != nil {
+			return s, err
+		}
+	}
+	if s.httpsURL != "" || s.h2URL != "" {
 		s.caFile = o.CA
 		if s.caFile == "" {
 			if s.tempDir, err = os.MkdirTemp("", "ferry-serve-"); err != nil {
@@ -182,7 +198,7 @@ func startServe(o *serveOptions) (s *served, err error) {
 		}
 		s.proxyURL = s.proxy.URL().String()
 	}
-	if s.httpURL == "" && s.httpsURL == "" && s.proxyURL == "" {
+	if s.httpURL == "" && s.httpsURL == "" && s.h2URL == "" && s.proxyURL == "" {
 		return s, usageErr("nothing to serve: every server is off")
 	}
 	return s, nil
