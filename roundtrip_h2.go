@@ -274,19 +274,29 @@ type h2Stream struct {
 	done   atomic.Bool
 }
 
-// h2Timer is a stream's ReadTimeout: a timer armed during each wait for
-// response bytes. When it fires it closes the channel the engine watches
-// as the request's Cancel, which ends this stream only (never the
+// h2Timer is a stream's ReadTimeout: it bounds each wait for response
+// bytes. When a wait runs over it closes the channel the engine watches as
+// the request's Cancel, which ends this stream only (never the
 // connection), without deriving a context per request.
+//
+// The timer is made once per stream and is not reset around every wait: a
+// wait only records when it began (waitSince), and the timer, when it goes
+// off, either fires or sleeps again for what is left of the wait in
+// progress. Resetting a timer can wake the runtime's network poller (a
+// system call); a body read costs two atomic stores instead.
 type h2Timer struct {
-	limit    time.Duration
-	timer    *time.Timer
-	cancel   chan struct{} // the engine's Request.Cancel
-	closedBy atomic.Uint32 // who closed cancel: byTimer or byCaller
-	ended    chan struct{} // closed when the stream ends, with a caller's Request.Cancel only
-	header   atomic.Bool   // the wait was for the response header
-	mu       sync.Mutex    // orders the header wait's timer with the header's arrival
-	headers  bool          // the response header arrived
+	limit     time.Duration
+	timer     *time.Timer                // set while ReadTimeout is on; read by the caller's goroutines only
+	shared    atomic.Pointer[time.Timer] // the same, for wake (on the timer's goroutine)
+	start     time.Time                  // the origin of waitSince, on the monotonic clock
+	waitSince atomic.Int64               // when the wait in progress began, ns after start, plus 1; 0 while not waiting
+	over      atomic.Bool                // the stream ended: the timer stops for good
+	cancel    chan struct{}              // the engine's Request.Cancel
+	closedBy  atomic.Uint32              // who closed cancel: byTimer or byCaller
+	ended     chan struct{}              // closed when the stream ends, with a caller's Request.Cancel only
+	header    atomic.Bool                // the wait was for the response header
+	mu        sync.Mutex                 // orders the header wait's timer with the header's arrival
+	headers   bool                       // the response header arrived
 }
 
 // start returns the request to give the engine: req itself when it can, or
@@ -318,15 +328,17 @@ func (s *h2Stream) start(ctx context.Context, req *http.Request) *http.Request {
 	}
 	//lint:ignore SA1019 Request.Cancel is the engine's only per-stream abort that needs no context of its own; deriving one would cost several allocations per request.
 	w.Cancel = rt.cancel
-	rt.timer = time.AfterFunc(limit, rt.timedOut)
+	rt.start = time.Now()
+	rt.timer = time.AfterFunc(limit, rt.wake)
+	rt.shared.Store(rt.timer)
 	if !hasBody {
 		// The header goes out at once: the wait for the response starts now.
 		rt.header.Store(true)
+		rt.arm()
 		return w
 	}
 	// With a body the wait starts when the engine has written the request;
 	// the upload itself is not bounded by ReadTimeout.
-	rt.timer.Stop()
 	trace := &httptrace.ClientTrace{WroteRequest: rt.onWroteRequest}
 	*w = *w.WithContext(httptrace.WithClientTrace(ctx, trace))
 	return w
@@ -369,9 +381,50 @@ func (rt *h2Timer) gotHeaders() {
 	rt.mu.Unlock()
 }
 
+// arm records that a wait for response bytes begins now.
 func (rt *h2Timer) arm() {
 	if rt.timer != nil {
-		rt.timer.Reset(rt.limit)
+		rt.waitSince.Store(int64(time.Since(rt.start)) + 1)
+	}
+}
+
+// stop records that the wait in progress ended.
+func (rt *h2Timer) stop() {
+	if rt.timer != nil {
+		rt.waitSince.Store(0)
+	}
+}
+
+// wake runs when the timer goes off: it fires if the wait in progress has
+// lasted limit, and otherwise sleeps for what is left of it (or a whole
+// limit while no wait is in progress).
+func (rt *h2Timer) wake() {
+	if rt.over.Load() {
+		return
+	}
+	next := rt.limit
+	if since := rt.waitSince.Load(); since != 0 {
+		waited := time.Since(rt.start) - time.Duration(since-1)
+		if waited >= rt.limit {
+			rt.timedOut()
+			return
+		}
+		next = rt.limit - waited
+	}
+	if t := rt.shared.Load(); t != nil {
+		t.Reset(next)
+	} else {
+		// Gone off before start stored it (a limit shorter than the
+		// scheduling delay): a new timer for the rest.
+		rt.shared.CompareAndSwap(nil, time.AfterFunc(next, rt.wake))
+	}
+}
+
+// end stops the timer when the stream is over.
+func (rt *h2Timer) end() {
+	if rt.timer != nil {
+		rt.over.Store(true)
+		rt.timer.Stop()
 	}
 }
 
@@ -401,19 +454,13 @@ func (rt *h2Timer) timeoutErr() error {
 
 var errStreamStalled = errors.New("no bytes of the HTTP/2 stream arrived in time")
 
-func (rt *h2Timer) stop() {
-	if rt.timer != nil {
-		rt.timer.Stop()
-	}
-}
-
 // release ends the stream once: its timer and context, and its place on
 // the connection.
 func (s *h2Stream) release() {
 	if !s.done.CompareAndSwap(false, true) {
 		return
 	}
-	s.rt.stop()
+	s.rt.end()
 	if s.rt.ended != nil {
 		close(s.rt.ended)
 	}
