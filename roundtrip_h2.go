@@ -321,10 +321,11 @@ func (s *h2Stream) start(ctx context.Context, req *http.Request) *http.Request {
 	rt := &s.rt
 	rt.limit = limit
 	rt.cancel = make(chan struct{})
-	if req.Cancel != nil {
+	//lint:ignore SA1019 a caller that still sets the deprecated Request.Cancel keeps it working, as net/http does.
+	if callerCancel := req.Cancel; callerCancel != nil {
 		// The caller's own (deprecated) Cancel channel still cancels.
 		rt.ended = make(chan struct{})
-		go rt.follow(req.Cancel)
+		go rt.follow(callerCancel)
 	}
 	//lint:ignore SA1019 Request.Cancel is the engine's only per-stream abort that needs no context of its own; deriving one would cost several allocations per request.
 	w.Cancel = rt.cancel
