@@ -86,6 +86,7 @@ type h2NetConn struct {
 	readEnd  chan struct{}
 	readOnce sync.Once
 	settings settingsReader // only the engine's read goroutine calls Read
+	heldErr  error          // a read error that came with bytes, for the next Read
 }
 
 // h2DrainWait bounds how long a failed write waits for the reads to end.
@@ -95,18 +96,38 @@ func newH2NetConn(nc net.Conn, peer *H2Peer) *h2NetConn {
 	return &h2NetConn{Conn: nc, readEnd: make(chan struct{}), settings: settingsReader{peer: peer}}
 }
 
+// Read passes the engine the next bytes. An error that comes with bytes
+// (crypto/tls returns the last data and io.EOF together when the peer's
+// close_notify follows it) is held back for the next call: the engine's
+// read loop calls again only once it has processed the bytes before, so a
+// failed write that waits for the end of the reads (awaitReadEnd) cannot
+// close the connection while the last frames, the end of a stream that the
+// server did answer, are still unprocessed.
 func (h *h2NetConn) Read(p []byte) (int, error) {
+	if err := h.heldErr; err != nil {
+		h.readFailed()
+		return 0, err
+	}
 	n, err := h.Conn.Read(p)
 	if !h.settings.done {
 		h.settings.observe(p[:n])
 	}
+	if err != nil && n > 0 {
+		h.heldErr = err
+		return n, nil
+	}
 	if err != nil {
-		h.readOnce.Do(func() { close(h.readEnd) })
-		if !h.settings.done {
-			h.settings.finish(peerUnknown, 0)
-		}
+		h.readFailed()
 	}
 	return n, err
+}
+
+// readFailed records that the reads reached their end.
+func (h *h2NetConn) readFailed() {
+	h.readOnce.Do(func() { close(h.readEnd) })
+	if !h.settings.done {
+		h.settings.finish(peerUnknown, 0)
+	}
 }
 
 func (h *h2NetConn) Write(p []byte) (int, error) {

@@ -2,6 +2,8 @@ package conn
 
 import (
 	"bytes"
+	"io"
+	"net"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -123,4 +125,48 @@ func FuzzSettingsReader(f *testing.F) {
 			t.Errorf("whole %+v, in reads of %d %+v", a, step, c)
 		}
 	})
+}
+
+// lastBytesConn returns data and io.EOF together on its first Read, as
+// crypto/tls does when the peer's close_notify follows its last record.
+type lastBytesConn struct {
+	net.Conn
+	data []byte
+}
+
+func (c *lastBytesConn) Read(p []byte) (int, error) {
+	if len(c.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, c.data)
+	c.data = c.data[n:]
+	return n, io.EOF
+}
+
+// TestH2NetConnHoldsErrorWithBytes: the engine gets the last bytes without
+// the error, and the reads count as ended (awaitReadEnd returns) only when
+// it asks again, after it processed them.
+func TestH2NetConnHoldsErrorWithBytes(t *testing.T) {
+	h := newH2NetConn(&lastBytesConn{data: []byte("frame")}, &H2Peer{})
+	buf := make([]byte, 16)
+	n, err := h.Read(buf)
+	if n != 5 || err != nil {
+		t.Fatalf("first Read: %d, %v; want 5 bytes and no error", n, err)
+	}
+	select {
+	case <-h.readEnd:
+		t.Fatal("reads ended before the engine asked for more")
+	default:
+	}
+	if n, err := h.Read(buf); n != 0 || err != io.EOF {
+		t.Fatalf("second Read: %d, %v; want 0, io.EOF", n, err)
+	}
+	select {
+	case <-h.readEnd:
+	default:
+		t.Fatal("reads not ended after the error")
+	}
+	if n, err := h.Read(buf); n != 0 || err != io.EOF {
+		t.Errorf("third Read: %d, %v; want io.EOF again", n, err)
+	}
 }
