@@ -92,14 +92,9 @@ func (t *Transport) forward407Legs(ctx context.Context, req *http.Request, r *ro
 		if err != nil || next == "" {
 			return res, nil
 		}
-		again := req
-		if hasBody {
-			body, err := req.GetBody()
-			if err != nil {
-				return res, nil
-			}
-			again = req.Clone(ctx)
-			again.Body = body
+		again, err := withNewBody(ctx, req)
+		if err != nil {
+			return res, nil
 		}
 		e := res.entry
 		same := drain407(res.resp) && c.Release()

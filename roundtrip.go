@@ -102,15 +102,11 @@ func (t *Transport) send(req *http.Request, r *route, failover bool) (resp *http
 		}
 		// A reused connection turned out dead: rewind the body and try once
 		// more on a new connection (net/http's rules for replayable requests).
-		if req.Body != nil && req.Body != http.NoBody {
-			body, gerr := req.GetBody()
-			if gerr != nil {
-				return nil, false, err
-			}
-			r2 := req.Clone(ctx)
-			r2.Body = body
-			req = r2
+		again, gerr := withNewBody(ctx, req)
+		if gerr != nil {
+			return nil, false, err
 		}
+		req = again
 	}
 }
 
@@ -237,6 +233,22 @@ func canRetry(req *http.Request, wrote int64, err error) bool {
 
 // isReplayable reports whether req may be sent again on a fresh connection
 // if the reused one it went out on turns out dead.
+// withNewBody returns req ready to be sent again: req itself when it has no
+// body, or a copy with a new body from GetBody (the caller checked that
+// there is one).
+func withNewBody(ctx context.Context, req *http.Request) (*http.Request, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return req, nil
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return nil, err
+	}
+	again := req.Clone(ctx)
+	again.Body = body
+	return again, nil
+}
+
 func isReplayable(req *http.Request) bool {
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
 		return false

@@ -172,10 +172,8 @@ func (t *Transport) roundTripH2(ctx context.Context, req *http.Request, e *pool.
 			}
 			if req.GetBody != nil {
 				s.body.closeNow()
-				if body, gerr := req.GetBody(); gerr == nil {
-					r2 := req.Clone(ctx)
-					r2.Body = body
-					return res, r2, s.mapErr(err, false)
+				if again, gerr := withNewBody(ctx, req); gerr == nil {
+					return res, again, s.mapErr(err, false)
 				}
 			}
 		}
@@ -195,7 +193,7 @@ func (t *Transport) roundTripH2(ctx context.Context, req *http.Request, e *pool.
 // after a GOAWAY (nginx's keepalive_requests) behind a proxy can lose the
 // GOAWAY frame with the connection.
 func lostConn(req *http.Request, e *pool.Entry, err error) bool {
-	if e.H2.Err() == nil || !isReplayable(req) || isTimeoutErr(err) {
+	if e.H2.Err() == nil || !isReplayable(req) || isTimeout(err) {
 		return false
 	}
 	var se h2StreamError
@@ -478,7 +476,7 @@ func (s *h2Stream) mapErr(err error, body bool) error {
 	if te := s.rt.timeoutErr(); te != nil {
 		return te
 	}
-	if !body && s.t.connOpts.ResponseHeaderTimeout > 0 && isTimeoutErr(err) {
+	if !body && s.t.connOpts.ResponseHeaderTimeout > 0 && isTimeout(err) {
 		return &conn.TimeoutError{Op: "read", Stage: "response header", Setting: "ResponseHeaderTimeout", Limit: s.t.connOpts.ResponseHeaderTimeout, Err: err}
 	}
 	var be *conn.BodyReadError
@@ -492,11 +490,6 @@ func (s *h2Stream) mapErr(err error, body bool) error {
 		err = io.ErrUnexpectedEOF
 	}
 	return fmt.Errorf("%w: %w", ErrHTTP2, err)
-}
-
-func isTimeoutErr(err error) bool {
-	var t interface{ Timeout() bool }
-	return errors.As(err, &t) && t.Timeout()
 }
 
 // h2Body is an HTTP/2 response body: each Read is one wait that ReadTimeout
