@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferryhttp/ferry/conn"
@@ -115,7 +116,7 @@ func canFailover(ctx context.Context, err error) bool {
 	if !pe.HasConnectedToProxy {
 		return true
 	}
-	return isTimeout(pe.Err) || errors.Is(pe.Err, io.EOF) || errors.Is(pe.Err, io.ErrUnexpectedEOF) ||
+	return pe.Timeout() || errors.Is(pe.Err, io.EOF) || errors.Is(pe.Err, io.ErrUnexpectedEOF) ||
 		conn.IsConnectionLost(pe.Err) || isTLSFailure(pe.Err)
 }
 
@@ -154,6 +155,9 @@ type badProxies struct {
 
 	mu    sync.Mutex
 	until map[string]time.Time // guarded by mu; key: badKey
+	// marked is len(until), readable without mu: while no proxy is marked
+	// (the usual case) requests never take the lock.
+	marked atomic.Int32
 }
 
 func badKey(u *url.URL) string { return u.Scheme + "://" + u.Host }
@@ -168,7 +172,7 @@ func (b *badProxies) clock() time.Time {
 // order returns list with the proxies currently marked bad moved to its end,
 // each group in its original order. list itself is not changed.
 func (b *badProxies) order(list []*url.URL, enabled bool) []*url.URL {
-	if !enabled || len(list) < 2 {
+	if !enabled || len(list) < 2 || b.marked.Load() == 0 {
 		return list
 	}
 	b.mu.Lock()
@@ -197,11 +201,14 @@ func (b *badProxies) order(list []*url.URL, enabled bool) []*url.URL {
 // after the entries in failed had failed: those are marked bad for d, and
 // served is no longer bad.
 func (b *badProxies) succeeded(failed []*url.URL, served *url.URL, d time.Duration) {
-	if d <= 0 || (len(failed) == 0 && served == nil) {
+	if d <= 0 || len(failed) == 0 && (served == nil || b.marked.Load() == 0) {
 		return
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer func() {
+		b.marked.Store(int32(len(b.until)))
+		b.mu.Unlock()
+	}()
 	if len(failed) == 0 && len(b.until) == 0 {
 		return
 	}

@@ -292,7 +292,7 @@ func (t *Transport) Clone() *Transport {
 		OnProxyConnectResponse: t.OnProxyConnectResponse,
 		DialContext:            t.DialContext,
 		DialTLSContext:         t.DialTLSContext,
-		TLSClientConfig:        cloneTLS(t.TLSClientConfig),
+		TLSClientConfig:        t.TLSClientConfig.Clone(),
 		TLSHandshakeTimeout:    t.TLSHandshakeTimeout,
 		DisableKeepAlives:      t.DisableKeepAlives,
 		DisableCompression:     t.DisableCompression,
@@ -313,7 +313,7 @@ func (t *Transport) Clone() *Transport {
 		HTTP2:                  clonePtr(t.HTTP2),
 		ProxyHeader:            t.ProxyHeader.Clone(),
 		UseForwardingForHTTPS:  t.UseForwardingForHTTPS,
-		ProxyTLSClientConfig:   cloneTLS(t.ProxyTLSClientConfig),
+		ProxyTLSClientConfig:   t.ProxyTLSClientConfig.Clone(),
 		ConnectTimeout:         t.ConnectTimeout,
 		ReadTimeout:            t.ReadTimeout,
 		OriginVerify:           t.OriginVerify,
@@ -342,13 +342,6 @@ func clonePtr[T any](p *T) *T {
 	return &c
 }
 
-func cloneTLS(c *tls.Config) *tls.Config {
-	if c == nil {
-		return nil
-	}
-	return c.Clone()
-}
-
 // ---------------------------------------------------------------------------
 // Implementation.
 
@@ -371,9 +364,9 @@ func (t *Transport) init() {
 		t.connOpts = &conn.Options{
 			DialContext:            t.DialContext,
 			DialTLSContext:         t.DialTLSContext,
-			TLSConfig:              cloneTLS(t.TLSClientConfig),
+			TLSConfig:              t.TLSClientConfig.Clone(),
 			OriginVerify:           t.OriginVerify,
-			ProxyTLSConfig:         cloneTLS(t.ProxyTLSClientConfig),
+			ProxyTLSConfig:         t.ProxyTLSClientConfig.Clone(),
 			ProxyVerify:            t.ProxyVerify,
 			ConnectTimeout:         t.ConnectTimeout,
 			TLSHandshakeTimeout:    t.TLSHandshakeTimeout,
