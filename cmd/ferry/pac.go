@@ -37,6 +37,7 @@ func usePAC(ctx context.Context, tr *ferry.Transport, c *client, source string, 
 	// The environment's proxy is not used; messages must not name it.
 	c.proxyFor, c.proxy = nil, nil
 	tr.Proxy = nil
+	userinfo := c.opts.ProxyAuth.userinfo()
 	tr.ProxyList = func(req *http.Request) ([]*url.URL, error) {
 		answer, routes, err := script.Decide(req.Context(), req.URL)
 		if err != nil {
@@ -45,6 +46,18 @@ func usePAC(ctx context.Context, tr *ferry.Transport, c *client, source string, 
 			return nil, &exitError{exitProxy, fmt.Errorf("proxy auto-config for %s: %w", req.URL.Redacted(), err)}
 		}
 		printf("* PAC for %s: %q -> %s\n", req.URL.Redacted(), answer, proxyconfig.FormatPAC(routes))
+		if userinfo != nil {
+			// -U is for whichever proxy the script chose; the script's
+			// answer may be cached, so the routes are copied.
+			withUser := make([]*url.URL, len(routes))
+			for i, p := range routes {
+				if p != nil {
+					p = withUserinfo(p, userinfo)
+				}
+				withUser[i] = p
+			}
+			routes = withUser
+		}
 		return routes, nil
 	}
 	return nil

@@ -33,6 +33,9 @@ func answeringProxy(t *testing.T) string {
 					return
 				}
 				body := "proxy saw " + req.RequestURI
+				if auth := req.Header.Get("Proxy-Authorization"); auth != "" {
+					body += " with " + auth
+				}
 				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
 			}()
 		}
@@ -65,6 +68,10 @@ func TestGetPAC(t *testing.T) {
 	out, errOut, code := runBin(t, "", "get", "--pac", script, "-v", "http://app.corp.test/x")
 	if code != 0 || out != "proxy saw http://app.corp.test/x" {
 		t.Fatalf("exit %d, out %q; stderr:\n%s", code, out, errOut)
+	}
+	// -U goes to whichever proxy the script chose.
+	if out, errOut, code := runBin(t, "", "get", "--pac", script, "-U", "u:p", "http://app.corp.test/x"); code != 0 || out != "proxy saw http://app.corp.test/x with Basic dTpw" {
+		t.Errorf("--pac -U: exit %d, out %q; stderr:\n%s", code, out, errOut)
 	}
 	for _, want := range []string{
 		fmt.Sprintf(`* PAC for http://app.corp.test/x: "PROXY %s; PROXY %s"`, deadAddr, good),

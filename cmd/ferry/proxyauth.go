@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/ferryhttp/ferry/proxyauth"
 	"github.com/ferryhttp/ferry/proxyauth/negotiate"
@@ -64,26 +65,43 @@ func (a *proxyAuthOptions) schemes() []proxyauth.Scheme {
 	return out
 }
 
-// withUser wraps a proxy function so the proxy URL carries -U's
-// credentials. The same *url.URL comes back for the same proxy, which keeps
-// ferry's pool key cache warm.
-func (a *proxyAuthOptions) withUser(base func(*http.Request) (*url.URL, error)) func(*http.Request) (*url.URL, error) {
-	if !a.HasUser || base == nil {
-		return base
+// userinfo is -U's credentials, or nil without -U.
+func (a *proxyAuthOptions) userinfo() *url.Userinfo {
+	if !a.HasUser {
+		return nil
 	}
 	user, pass, _ := strings.Cut(a.User, ":")
-	userinfo := url.UserPassword(user, pass)
+	return url.UserPassword(user, pass)
+}
+
+// withUser wraps a proxy function so the proxy URL carries -U's
+// credentials. The same *url.URL comes back for the same proxy, which keeps
+// ferry's pool key cache warm; the function is called from every request's
+// goroutine, so that memory is guarded.
+func (a *proxyAuthOptions) withUser(base func(*http.Request) (*url.URL, error)) func(*http.Request) (*url.URL, error) {
+	userinfo := a.userinfo()
+	if userinfo == nil || base == nil {
+		return base
+	}
+	var mu sync.Mutex
 	var last, withUser *url.URL
 	return func(req *http.Request) (*url.URL, error) {
 		p, err := base(req)
 		if err != nil || p == nil {
 			return p, err
 		}
+		mu.Lock()
+		defer mu.Unlock()
 		if p != last {
-			c := *p
-			c.User = userinfo
-			last, withUser = p, &c
+			last, withUser = p, withUserinfo(p, userinfo)
 		}
 		return withUser, nil
 	}
+}
+
+// withUserinfo returns a copy of proxy p carrying userinfo.
+func withUserinfo(p *url.URL, userinfo *url.Userinfo) *url.URL {
+	c := *p
+	c.User = userinfo
+	return &c
 }
