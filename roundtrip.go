@@ -231,8 +231,6 @@ func canRetry(req *http.Request, wrote int64, err error) bool {
 	return isIdempotent(req)
 }
 
-// isReplayable reports whether req may be sent again on a fresh connection
-// if the reused one it went out on turns out dead.
 // withNewBody returns req ready to be sent again: req itself when it has no
 // body, or a copy with a new body from GetBody (the caller checked that
 // there is one).
@@ -249,6 +247,8 @@ func withNewBody(ctx context.Context, req *http.Request) (*http.Request, error) 
 	return again, nil
 }
 
+// isReplayable reports whether req may be sent again on a fresh connection
+// if the reused one it went out on turns out dead.
 func isReplayable(req *http.Request) bool {
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
 		return false
