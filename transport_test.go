@@ -446,32 +446,7 @@ func TestDeadIdleConnRetry(t *testing.T) {
 func TestCancellationAndTimeouts(t *testing.T) {
 	// A listener that accepts and never answers: TLS handshakes and
 	// responses hang.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var held []net.Conn
-	var hmu sync.Mutex
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			hmu.Lock()
-			held = append(held, c)
-			hmu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		hmu.Lock()
-		for _, c := range held {
-			c.Close()
-		}
-		hmu.Unlock()
-	})
-	silent := ln.Addr().String()
+	silent := holdConns(t, func(net.Conn) {})
 	slowBody := newOrigin(t, nil, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "100")
 		io.WriteString(w, "partial")
