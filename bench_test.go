@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ferryhttp/ferry"
+	"github.com/ferryhttp/ferry/internal/origintest"
 	"github.com/ferryhttp/ferry/internal/proxytest"
 	"github.com/ferryhttp/ferry/internal/testcert"
 )
@@ -29,7 +30,7 @@ import (
 func leanServer(tb testing.TB, body []byte, tlsConf *tls.Config) string {
 	tb.Helper()
 	resp := append([]byte("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"), body...)
-	addr := serveConns(tb, func(c net.Conn) {
+	addr := origintest.ServeConns(tb, func(c net.Conn) {
 		if tlsConf != nil {
 			c = tls.Server(c, tlsConf)
 		}
@@ -311,7 +312,7 @@ func BenchmarkProxy(b *testing.B) {
 // one write, and it tunnels CONNECT. It serves loopback origins only.
 func leanProxy(tb testing.TB) *url.URL {
 	tb.Helper()
-	return &url.URL{Scheme: "http", Host: serveConns(tb, serveLeanProxy)}
+	return &url.URL{Scheme: "http", Host: origintest.ServeConns(tb, serveLeanProxy)}
 }
 
 func serveLeanProxy(c net.Conn) {

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ferryhttp/ferry"
+	"github.com/ferryhttp/ferry/internal/origintest"
 	"github.com/ferryhttp/ferry/internal/proxytest"
 	"github.com/ferryhttp/ferry/internal/testcert"
 	"github.com/ferryhttp/ferry/verify"
@@ -41,7 +42,7 @@ func closedPort(t testing.TB, scheme string) *url.URL {
 // a TLS handshake or a CONNECT to it never completes.
 func silentProxy(t testing.TB, scheme string) *url.URL {
 	t.Helper()
-	addr := serveConns(t, func(c net.Conn) {
+	addr := origintest.ServeConns(t, func(c net.Conn) {
 		defer c.Close()
 		io.Copy(io.Discard, c)
 	})
@@ -259,7 +260,7 @@ func TestNoFailoverAfterContextEnded(t *testing.T) {
 // resets the client's connection before answering.
 func resettingProxy(t testing.TB) *url.URL {
 	t.Helper()
-	addr := serveConns(t, func(c net.Conn) {
+	addr := origintest.ServeConns(t, func(c net.Conn) {
 		defer c.Close()
 		req, err := http.ReadRequest(bufio.NewReader(c))
 		if err != nil {

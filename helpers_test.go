@@ -2,11 +2,9 @@ package ferry_test
 
 import (
 	"crypto/tls"
-	"net"
 	"net/http"
 	"net/url"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
@@ -64,65 +62,6 @@ func mustURL(t testing.TB, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
-}
-
-// serveConns listens on loopback, runs handle on its own goroutine for every
-// connection accepted, and returns the address. The listener closes when the
-// test ends; handle closes its connection.
-func serveConns(tb testing.TB, handle func(net.Conn)) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go handle(c)
-		}
-	}()
-	return ln.Addr().String()
-}
-
-// holdConns is serveConns for servers that keep each connection open until
-// the test ends: after handle returns, the connection stays open (neither
-// read nor closed by the server) until cleanup, which closes it and waits
-// for every handler.
-func holdConns(t *testing.T, handle func(net.Conn)) string {
-	t.Helper()
-	done := make(chan struct{})
-	var (
-		mu     sync.Mutex // orders wg.Add before wg.Wait
-		ending bool
-		wg     sync.WaitGroup
-	)
-	addr := serveConns(t, func(c net.Conn) {
-		defer c.Close()
-		mu.Lock()
-		if ending {
-			mu.Unlock()
-			return
-		}
-		wg.Add(1)
-		mu.Unlock()
-		defer wg.Done()
-		handle(c)
-		<-done
-	})
-	// Registered after serveConns's, so it runs first: handlers end before
-	// the listener closes.
-	t.Cleanup(func() {
-		mu.Lock()
-		ending = true
-		mu.Unlock()
-		close(done)
-		wg.Wait()
-	})
-	return addr
 }
 
 // checkNoGoroutineLeak fails when goroutines stay above base after a bounded wait.

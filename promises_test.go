@@ -20,6 +20,7 @@ import (
 
 	"github.com/ferryhttp/ferry"
 	"github.com/ferryhttp/ferry/conn"
+	"github.com/ferryhttp/ferry/internal/origintest"
 	"github.com/ferryhttp/ferry/internal/proxytest"
 )
 
@@ -106,7 +107,7 @@ const stallDelay = 300 * time.Millisecond
 // nor closes until the test ends: the client's send buffer fills and stays full.
 func stallServer(t *testing.T, cert tls.Certificate) string {
 	t.Helper()
-	return "https://" + holdConns(t, func(c net.Conn) {
+	return "https://" + origintest.HoldConns(t, func(c net.Conn) {
 		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
 		if _, err := http.ReadRequest(bufio.NewReader(tc)); err == nil {
 			// Let the upload fill every buffer on the way (the client's, a
@@ -186,7 +187,7 @@ func TestDiscardedTLSConnClosesAtOnce(t *testing.T) {
 // silentTLSOrigin completes TLS handshakes and then neither reads nor writes.
 func silentTLSOrigin(t *testing.T, cert tls.Certificate) string {
 	t.Helper()
-	return "https://" + holdConns(t, func(c net.Conn) {
+	return "https://" + origintest.HoldConns(t, func(c net.Conn) {
 		tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}}).Handshake()
 	})
 }
@@ -275,7 +276,7 @@ func waitGone(ch chan struct{}) bool {
 // TestClosedWithoutAnswer: a server that closes a fresh connection without
 // answering gives an error that is io.EOF through *url.Error, as net/http's.
 func TestClosedWithoutAnswer(t *testing.T) {
-	addr := serveConns(t, func(c net.Conn) {
+	addr := origintest.ServeConns(t, func(c net.Conn) {
 		defer c.Close()
 		http.ReadRequest(bufio.NewReader(c))
 	})
@@ -353,7 +354,7 @@ func TestProxyErrorHoldsNoPassword(t *testing.T) {
 // proxy is the one that did not answer; the request's own deadline gives
 // context.DeadlineExceeded.
 func TestConnectTimeoutThroughTransport(t *testing.T) {
-	silent := serveConns(t, func(c net.Conn) {
+	silent := origintest.ServeConns(t, func(c net.Conn) {
 		defer c.Close()
 		time.Sleep(3 * time.Second)
 	})

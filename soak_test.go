@@ -307,7 +307,7 @@ func TestFaultSoak(t *testing.T) {
 // whole header taking longer), bounded in time.
 func TestHeaderTrickle(t *testing.T) {
 	gap := make(chan time.Duration, 2) // one per case, in order; the cases connect one after another
-	addr := serveConns(t, func(c net.Conn) {
+	addr := origintest.ServeConns(t, func(c net.Conn) {
 		defer c.Close()
 		g := <-gap
 		c.Read(make([]byte, 4096))

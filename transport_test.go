@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ferryhttp/ferry"
+	"github.com/ferryhttp/ferry/internal/origintest"
 	"github.com/ferryhttp/ferry/internal/testcert"
 	"github.com/ferryhttp/ferry/proxyconfig"
 )
@@ -446,7 +447,7 @@ func TestDeadIdleConnRetry(t *testing.T) {
 func TestCancellationAndTimeouts(t *testing.T) {
 	// A listener that accepts and never answers: TLS handshakes and
 	// responses hang.
-	silent := holdConns(t, func(net.Conn) {})
+	silent := origintest.HoldConns(t, func(net.Conn) {})
 	slowBody := newOrigin(t, nil, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "100")
 		io.WriteString(w, "partial")
@@ -547,7 +548,7 @@ func TestBadResponses(t *testing.T) {
 // rawServer answers every connection with reply, then closes it.
 func rawServer(t *testing.T, reply string) string {
 	t.Helper()
-	return serveConns(t, func(c net.Conn) {
+	return origintest.ServeConns(t, func(c net.Conn) {
 		defer c.Close()
 		c.Read(make([]byte, 4096))
 		io.WriteString(c, reply)

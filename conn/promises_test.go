@@ -11,13 +11,13 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ferryhttp/ferry/conn"
+	"github.com/ferryhttp/ferry/internal/origintest"
 	"github.com/ferryhttp/ferry/internal/testcert"
 	"github.com/ferryhttp/ferry/verify"
 )
@@ -28,46 +28,21 @@ import (
 // request head, then falls silent.
 func silentListener(t *testing.T, reply string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var open []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range open {
-			c.Close()
+	return origintest.HoldConns(t, func(c net.Conn) {
+		if reply == "" {
+			return
 		}
-		mu.Unlock()
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
+		buf := make([]byte, 4096)
+		var got []byte
+		for !bytes.Contains(got, []byte("\r\n\r\n")) {
+			n, err := c.Read(buf)
 			if err != nil {
 				return
 			}
-			mu.Lock()
-			open = append(open, c)
-			mu.Unlock()
-			if reply != "" {
-				go func() {
-					buf := make([]byte, 4096)
-					var got []byte
-					for !bytes.Contains(got, []byte("\r\n\r\n")) {
-						n, err := c.Read(buf)
-						if err != nil {
-							return
-						}
-						got = append(got, buf[:n]...)
-					}
-					io.WriteString(c, reply)
-				}()
-			}
+			got = append(got, buf[:n]...)
 		}
-	}()
-	return ln.Addr().String()
+		io.WriteString(c, reply)
+	})
 }
 
 // blackholeDial is a dialer whose SYN is never answered: it returns when ctx ends.

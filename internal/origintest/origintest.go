@@ -124,3 +124,68 @@ func (s *Origin) KillIdle() {
 	s.mu.Unlock()
 	time.Sleep(20 * time.Millisecond)
 }
+
+// ServeConns listens on loopback, runs handle on its own goroutine for every
+// connection accepted, and returns the address. The listener closes when the
+// test ends; handle closes its connection.
+func ServeConns(tb testing.TB, handle func(net.Conn)) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go handle(c)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// HoldConns is ServeConns for servers that keep each connection open until
+// the test ends: after handle returns, the connection stays open (neither
+// read nor closed by the server) until cleanup, which closes every
+// connection (ending a handler still blocked reading it) and waits for
+// every handler.
+func HoldConns(t testing.TB, handle func(net.Conn)) string {
+	t.Helper()
+	done := make(chan struct{})
+	var (
+		mu     sync.Mutex // orders wg.Add before wg.Wait; guards open
+		ending bool
+		open   = map[net.Conn]bool{}
+		wg     sync.WaitGroup
+	)
+	addr := ServeConns(t, func(c net.Conn) {
+		defer c.Close()
+		mu.Lock()
+		if ending {
+			mu.Unlock()
+			return
+		}
+		wg.Add(1)
+		open[c] = true
+		mu.Unlock()
+		defer wg.Done()
+		handle(c)
+		<-done
+	})
+	// Registered after ServeConns's, so it runs first: handlers end before
+	// the listener closes.
+	t.Cleanup(func() {
+		mu.Lock()
+		ending = true
+		for c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+		close(done)
+		wg.Wait()
+	})
+	return addr
+}
