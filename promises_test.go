@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -40,64 +39,9 @@ func TestTunnelDeadlineSpread(t *testing.T) {
 			tr := w.transport(modeRow{proxy: proxy, target: "https"}, nil)
 			tr.DisableKeepAlives = true // every request goes through every stage
 			defer tr.CloseIdleConnections()
-			target := w.tlsOrigin.URL + "/spread"
-			var mu sync.Mutex
-			var unexpected []string
-			var ok, timedOut int
-			var wg sync.WaitGroup
-			for g := range workers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := range perWorker {
-						// 0 to 4 ms in 100 µs steps (dial, CONNECT), 0 to
-						// 40 ms in 1 ms steps (the TLS handshakes under
-						// -race), and now and then long enough to get through.
-						idx := g*perWorker + i
-						d := time.Duration(idx%41) * 100 * time.Microsecond
-						if idx%2 == 1 {
-							d = time.Duration(idx%41) * time.Millisecond
-						}
-						if (g+i)%9 == 0 {
-							d = 2 * time.Second
-						}
-						err := spreadOnce(tr, target, d)
-						mu.Lock()
-						switch {
-						case err == nil:
-							ok++
-						case errors.Is(err, context.DeadlineExceeded):
-							timedOut++
-						default:
-							unexpected = append(unexpected, fmt.Sprintf("%v: %v (%T)", d, err, err))
-						}
-						mu.Unlock()
-					}
-				}()
-			}
-			wg.Wait()
-			t.Logf("%d ok, %d timed out", ok, timedOut)
-			if len(unexpected) > 0 {
-				t.Errorf("%d failures that are not the context's deadline, first: %s", len(unexpected), unexpected[0])
-			}
-			if ok == 0 || timedOut == 0 {
-				t.Errorf("%d ok, %d timed out: the spread missed the stages", ok, timedOut)
-			}
+			origintest.DeadlineSpread(t, tr, w.tlsOrigin.URL+"/spread", workers, perWorker, 2*time.Second)
 		})
 	}
-}
-
-func spreadOnce(tr *ferry.Transport, target string, d time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", target, nil)
-	resp, err := tr.RoundTrip(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	_, err = io.ReadAll(resp.Body)
-	return err
 }
 
 // stallDelay is how long stallServer lets an upload fill the buffers on its way.

@@ -1,16 +1,11 @@
 package interop_test
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"io"
-	"net/http"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ferryhttp/ferry/internal/interop"
+	"github.com/ferryhttp/ferry/internal/origintest"
 )
 
 // TestSquidDeadlineSpread: 50 goroutines tunnel through a real squid to an
@@ -28,50 +23,5 @@ func TestSquidDeadlineSpread(t *testing.T) {
 	tr := e.transport(e.squid.HTTP, false)
 	tr.DisableKeepAlives = true // every request goes through every stage
 	defer tr.CloseIdleConnections()
-	var mu sync.Mutex
-	var unexpected []string
-	var ok, timedOut int
-	var wg sync.WaitGroup
-	for g := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range perWorker {
-				idx := g*perWorker + i
-				d := time.Duration(idx%41) * 100 * time.Microsecond
-				if idx%2 == 1 {
-					d = time.Duration(idx%41) * time.Millisecond
-				}
-				if (g+i)%9 == 0 {
-					d = 5 * time.Second
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), d)
-				req, _ := http.NewRequestWithContext(ctx, "GET", e.secureURL+"/spread", nil)
-				resp, err := tr.RoundTrip(req)
-				if err == nil {
-					_, err = io.ReadAll(resp.Body)
-					resp.Body.Close()
-				}
-				cancel()
-				mu.Lock()
-				switch {
-				case err == nil:
-					ok++
-				case errors.Is(err, context.DeadlineExceeded):
-					timedOut++
-				default:
-					unexpected = append(unexpected, fmt.Sprintf("%v: %v (%T)", d, err, err))
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	t.Logf("%d ok, %d timed out", ok, timedOut)
-	if len(unexpected) > 0 {
-		t.Errorf("%d failures that are not the context's deadline, first: %s", len(unexpected), unexpected[0])
-	}
-	if ok == 0 || timedOut == 0 {
-		t.Errorf("%d ok, %d timed out: the spread missed the stages", ok, timedOut)
-	}
+	origintest.DeadlineSpread(t, tr, e.secureURL+"/spread", workers, perWorker, 5*time.Second)
 }

@@ -5,7 +5,10 @@
 package origintest
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -188,4 +191,70 @@ func HoldConns(t testing.TB, handle func(net.Conn)) string {
 		wg.Wait()
 	})
 	return addr
+}
+
+// DeadlineSpread sends GET target through rt from workers goroutines,
+// perWorker requests each, with context deadlines spread over the stages of
+// a connection: 0 to 4 ms in 100 µs steps (dial, CONNECT), 0 to 40 ms in
+// 1 ms steps (TLS handshakes under -race), and now and then long, long
+// enough to get through. It fails tb unless every failure is the context's
+// deadline and both outcomes occurred.
+func DeadlineSpread(tb testing.TB, rt http.RoundTripper, target string, workers, perWorker int, long time.Duration) {
+	tb.Helper()
+	var mu sync.Mutex
+	var unexpected []string
+	var ok, timedOut int
+	var wg sync.WaitGroup
+	for g := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perWorker {
+				idx := g*perWorker + i
+				d := time.Duration(idx%41) * 100 * time.Microsecond
+				if idx%2 == 1 {
+					d = time.Duration(idx%41) * time.Millisecond
+				}
+				if (g+i)%9 == 0 {
+					d = long
+				}
+				err := getWithin(rt, target, d)
+				mu.Lock()
+				switch {
+				case err == nil:
+					ok++
+				case errors.Is(err, context.DeadlineExceeded):
+					timedOut++
+				default:
+					unexpected = append(unexpected, fmt.Sprintf("%v: %v (%T)", d, err, err))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	tb.Logf("%d ok, %d timed out", ok, timedOut)
+	if len(unexpected) > 0 {
+		tb.Errorf("%d failures that are not the context's deadline, first: %s", len(unexpected), unexpected[0])
+	}
+	if ok == 0 || timedOut == 0 {
+		tb.Errorf("%d ok, %d timed out: the spread missed the stages", ok, timedOut)
+	}
+}
+
+// getWithin sends GET target with a deadline d and reads the whole body.
+func getWithin(rt http.RoundTripper, target string, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", target, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, err = io.ReadAll(resp.Body)
+	return err
 }
