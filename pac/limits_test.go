@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -227,6 +228,33 @@ func TestCache(t *testing.T) {
 	want := []string{"PROXY p1:1", "PROXY p1:1", "PROXY p2:1", "PROXY p3:1", "PROXY p4:1"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("answers (-want +got):\n%s", diff)
+	}
+}
+
+// TestSharedProxyURL: targets answered with the same proxy get the same
+// *url.URL, so that the Transport's pool-key cache (which compares
+// pointers) hits across them, with or without the answer cache.
+func TestSharedProxyURL(t *testing.T) {
+	for _, ttl := range []time.Duration{0, -1} {
+		s := newScript(t, `function FindProxyForURL(url, host) { return "PROXY proxy1:3128; DIRECT"; }`, pac.Options{CacheTTL: ttl})
+		var first *url.URL
+		for _, target := range []string{"http://a.test/", "https://b.test/", "http://a.test/other"} {
+			_, routes, err := s.Decide(context.Background(), mustURL(t, target))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(routes) != 2 || routes[0] == nil || routes[1] != nil {
+				t.Fatalf("CacheTTL %v, %s: routes %v", ttl, target, routes)
+			}
+			if want := (url.URL{Scheme: "http", Host: "proxy1:3128"}); *routes[0] != want {
+				t.Errorf("CacheTTL %v, %s: proxy %#v, want %#v", ttl, target, *routes[0], want)
+			}
+			if first == nil {
+				first = routes[0]
+			} else if routes[0] != first {
+				t.Errorf("CacheTTL %v, %s: proxy %p, not the %p given before", ttl, target, routes[0], first)
+			}
+		}
 	}
 }
 

@@ -68,6 +68,7 @@ type Script struct {
 
 	cacheMu sync.Mutex
 	cache   map[string]cacheEntry // guarded by cacheMu
+	proxies map[string]*url.URL   // one route per distinct proxy, by String(); guarded by cacheMu
 }
 
 type cacheEntry struct {
@@ -77,7 +78,7 @@ type cacheEntry struct {
 	until  time.Time
 }
 
-// maxCacheEntries bounds the answer cache.
+// maxCacheEntries bounds the answer cache, and the shared proxy URLs.
 const maxCacheEntries = 1024
 
 // New compiles src and runs its top level once, to check it. It fails with
@@ -92,11 +93,12 @@ func New(src []byte, opts Options) (*Script, error) {
 		return nil, &ScriptError{Phase: "compile", Err: err}
 	}
 	s := &Script{
-		prog:  prog,
-		opts:  opts,
-		idle:  make(chan *runtime, opts.runtimes()),
-		slots: make(chan struct{}, opts.runtimes()),
-		cache: make(map[string]cacheEntry),
+		prog:    prog,
+		opts:    opts,
+		idle:    make(chan *runtime, opts.runtimes()),
+		slots:   make(chan struct{}, opts.runtimes()),
+		cache:   make(map[string]cacheEntry),
+		proxies: make(map[string]*url.URL),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opts.timeout())
 	defer cancel()
@@ -221,6 +223,7 @@ func (s *Script) Decide(ctx context.Context, target *url.URL) (string, []*url.UR
 	var routes []*url.URL
 	if err == nil {
 		routes, err = proxyconfig.ParsePAC(answer)
+		s.share(routes)
 	}
 	if ttl > 0 && ctx.Err() == nil && !errors.Is(err, ErrTooManyStuck) {
 		s.store(key, cacheEntry{answer: answer, routes: routes, err: err, until: s.opts.now().Add(ttl)})
@@ -247,6 +250,35 @@ func (s *Script) store(key string, e cacheEntry) {
 		}
 	}
 	s.cache[key] = e
+}
+
+// share replaces each proxy in routes by the one *url.URL kept for that
+// proxy. ParsePAC parses afresh for every cache entry (one per target), but
+// the Transport's pool-key cache only hits when the same pointer comes back,
+// so without this every target routed through one proxy would miss it. The
+// URLs are equal by value (ParsePAC sets only Scheme and Host, which String
+// writes unescaped) and nobody writes to them.
+func (s *Script) share(routes []*url.URL) {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	for i, u := range routes {
+		if u == nil {
+			continue
+		}
+		k := u.String()
+		if p, ok := s.proxies[k]; ok {
+			routes[i] = p
+			continue
+		}
+		// Full: drop an arbitrary entry (map order) to make room.
+		for old := range s.proxies {
+			if len(s.proxies) < maxCacheEntries {
+				break
+			}
+			delete(s.proxies, old)
+		}
+		s.proxies[k] = u
+	}
 }
 
 // bypass reports the targets Chromium never asks the script about:
