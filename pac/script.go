@@ -282,9 +282,10 @@ func (s *Script) share(routes []*url.URL) {
 }
 
 // bypass reports the targets Chromium never asks the script about:
-// localhost and *.localhost, loopback and link-local addresses.
+// localhost and *.localhost, loopback and link-local addresses. host is
+// lower-case already (Decide lowers it once, for this and the script).
 func bypass(host string) bool {
-	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	h := strings.TrimSuffix(host, ".")
 	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
 		return true
 	}
