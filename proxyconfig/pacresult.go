@@ -225,8 +225,8 @@ func splitPACHostPort(s string) (host, port string, err error) {
 }
 
 func checkPACPort(p string) (string, error) {
-	n, err := strconv.Atoi(p)
-	if err != nil || n < 1 || n > 65535 || strings.TrimLeft(p, "0123456789") != "" {
+	n, ok := parsePort(p)
+	if !ok {
 		return "", fmt.Errorf("%w %q", errPACPort, clip(p, 16))
 	}
 	return strconv.Itoa(n), nil

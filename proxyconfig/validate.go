@@ -168,7 +168,7 @@ func Authority(host, port string) (string, error) {
 	if hasCTL(host) || strings.ContainsAny(host, "/@[]?#\\") {
 		return "", bad("forbidden character in host")
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strings.TrimLeft(port, "0123456789") != "" {
+	if _, ok := parsePort(port); !ok {
 		return "", bad("bad port")
 	}
 	if strings.Contains(host, ":") {
@@ -178,6 +178,13 @@ func Authority(host, port string) (string, error) {
 		return "[" + host + "]:" + port, nil
 	}
 	return net.JoinHostPort(host, port), nil
+}
+
+// parsePort returns the value of a port of 1 to 65535 written in decimal
+// digits only (strconv.Atoi alone would take "+80"), and whether p is one.
+func parsePort(p string) (int, bool) {
+	n, err := strconv.Atoi(p)
+	return n, err == nil && n >= 1 && n <= 65535 && strings.TrimLeft(p, "0123456789") == ""
 }
 
 // ValidateHeader refuses header names that are not tokens and values with
