@@ -14,13 +14,13 @@ import (
 type runtime struct {
 	s   *Script
 	vm  *goja.Runtime
-	ctx context.Context // the evaluation under way; bounds DNS helpers
+	ctx context.Context // the evaluation under way, set by runLocked; bounds DNS helpers
 }
 
 // newRuntime makes a runtime and runs the script's top level on it, within
 // ctx. The caller holds a slot for it; on error the slot is released.
 func (s *Script) newRuntime(ctx context.Context) (*runtime, error) {
-	rt := &runtime{s: s, vm: goja.New(), ctx: ctx}
+	rt := &runtime{s: s, vm: goja.New()}
 	rt.vm.SetTimeSource(s.opts.now)
 	if err := rt.install(); err != nil {
 		<-s.slots
