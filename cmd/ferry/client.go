@@ -335,25 +335,36 @@ func (c *client) netHTTPTransport(dc *dialCounter, maxIdlePerHost int) (*http.Tr
 	return tr, nil
 }
 
-// body returns the request body the -d flag names, read whole (bench sends
-// it many times): literal text, @FILE or - for stdin, at most limit bytes.
-func (c *client) bodyBytes(stdin io.Reader, limit int64) ([]byte, error) {
+// bodyReader opens the request body the -d flag names: literal text,
+// @FILE or - for stdin; nil without -d. A file that cannot be opened is
+// exit 26.
+func (c *client) bodyReader(stdin io.Reader) (io.Reader, error) {
 	if !c.opts.HasData {
 		return nil, nil
 	}
-	var r io.Reader
 	switch d := c.opts.Data; {
 	case d == "-":
-		r = stdin
+		return stdin, nil
 	case strings.HasPrefix(d, "@"):
 		f, err := os.Open(d[1:])
 		if err != nil {
-			return nil, &exitError{exitRead, err}
+			return nil, &exitError{exitRead, fmt.Errorf("-d: %v", err)}
 		}
-		defer f.Close()
-		r = f
+		return f, nil
 	default:
-		return []byte(d), nil
+		return strings.NewReader(d), nil
+	}
+}
+
+// bodyBytes returns the request body the -d flag names, read whole (bench
+// sends it many times), at most limit bytes.
+func (c *client) bodyBytes(stdin io.Reader, limit int64) ([]byte, error) {
+	r, err := c.bodyReader(stdin)
+	if r == nil || err != nil {
+		return nil, err
+	}
+	if f, ok := r.(*os.File); ok && c.opts.Data != "-" {
+		defer f.Close() // the -d file, not standard input
 	}
 	b, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {

@@ -209,20 +209,9 @@ func (g *getter) progressOK() bool { return !g.o.Silent && isTerminal(g.stderr) 
 
 func (g *getter) newRequest(ctx context.Context, stdin io.Reader) (*http.Request, error) {
 	c := g.c
-	var body io.Reader
-	if c.opts.HasData {
-		switch d := c.opts.Data; {
-		case d == "-":
-			body = stdin
-		case strings.HasPrefix(d, "@"):
-			f, err := os.Open(d[1:])
-			if err != nil {
-				return nil, &exitError{exitRead, fmt.Errorf("-d: %v", err)}
-			}
-			body = f
-		default:
-			body = strings.NewReader(d)
-		}
+	body, err := c.bodyReader(stdin)
+	if err != nil {
+		return nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, c.method(), c.target.String(), body)
 	if err != nil {
