@@ -22,14 +22,12 @@ func usePAC(ctx context.Context, tr *ferry.Transport, c *client, source string, 
 	if c.opts.Proxy != "" {
 		return usageErr("--pac and --proxy exclude each other")
 	}
-	fetchTLS, err := tlsWithCA("--cacert", c.opts.CACert)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	// c.originTLS is the --cacert config newClient built; the Transport
+	// copies it at first use, so sharing it is safe.
 	script, err := pac.Load(ctx, source, pac.Options{
-		HTTPClient: &http.Client{Transport: &ferry.Transport{TLSClientConfig: fetchTLS}, Timeout: 30 * time.Second},
+		HTTPClient: &http.Client{Transport: &ferry.Transport{TLSClientConfig: c.originTLS}, Timeout: 30 * time.Second},
 	})
 	if err != nil {
 		return usageErr("--pac: %v", err)
