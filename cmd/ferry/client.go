@@ -91,6 +91,8 @@ type client struct {
 	proxyHdr  http.Header
 	originTLS *tls.Config // RootCAs from --cacert, or nil
 	proxyTLS  *tls.Config // RootCAs from --proxy-cacert, or nil
+	originPEM []byte      // the --cacert file, for netHTTPTransport
+	proxyPEM  []byte      // the --proxy-cacert file, for netHTTPTransport
 }
 
 // newClient checks the URL and the shared flags. Every error is an
@@ -137,10 +139,10 @@ func newClient(o *clientOptions, rawURL string) (*client, error) {
 			return nil, usageErr("--proxy-pin: no https:// proxy for %s", u.Redacted())
 		}
 	}
-	if c.originTLS, err = tlsWithCA("--cacert", o.CACert); err != nil {
+	if c.originTLS, c.originPEM, err = tlsWithCA("--cacert", o.CACert); err != nil {
 		return nil, err
 	}
-	if c.proxyTLS, err = tlsWithCA("--proxy-cacert", o.ProxyCACert); err != nil {
+	if c.proxyTLS, c.proxyPEM, err = tlsWithCA("--proxy-cacert", o.ProxyCACert); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -197,19 +199,21 @@ func parseHeaders(flag string, lines []string) (http.Header, error) {
 	return h, nil
 }
 
-func tlsWithCA(flag, file string) (*tls.Config, error) {
+// tlsWithCA reads the CA file a flag names and returns a config with those
+// roots, and the file's bytes; nil, nil without a file.
+func tlsWithCA(flag, file string) (*tls.Config, []byte, error) {
 	if file == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	pem, err := os.ReadFile(file)
 	if err != nil {
-		return nil, usageErr("%s: %v", flag, err)
+		return nil, nil, usageErr("%s: %v", flag, err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, usageErr("%s %s: no PEM certificates", flag, file)
+		return nil, nil, usageErr("%s %s: no PEM certificates", flag, file)
 	}
-	return &tls.Config{RootCAs: pool}, nil
+	return &tls.Config{RootCAs: pool}, pem, nil
 }
 
 // mode is how a request to u travels, for -v and bench's header line.
@@ -307,12 +311,8 @@ func (c *client) netHTTPTransport(dc *dialCounter, maxIdlePerHost int) (*http.Tr
 	if c.originTLS != nil || c.proxyTLS != nil {
 		// net/http verifies the proxy and the origin with one config: it gets both sets of roots.
 		cfg.RootCAs = x509.NewCertPool()
-		for _, f := range []string{o.CACert, o.ProxyCACert} {
-			if f != "" {
-				pem, _ := os.ReadFile(f) // read once already by newClient
-				cfg.RootCAs.AppendCertsFromPEM(pem)
-			}
-		}
+		cfg.RootCAs.AppendCertsFromPEM(c.originPEM) // nil without the flag: adds nothing
+		cfg.RootCAs.AppendCertsFromPEM(c.proxyPEM)
 	}
 	protos := new(http.Protocols)
 	protos.SetHTTP1(true)
