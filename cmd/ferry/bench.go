@@ -447,6 +447,8 @@ type idleStats struct {
 	RSSPerConn   float64 `json:"rss_bytes_per_conn"`
 	Goroutines   float64 `json:"goroutines"`
 	Added        float64 `json:"goroutines_added"`
+	// the per-round figures, for the medians and the ratios
+	heap, stack, rss, gor, added []float64
 }
 
 func (b *bench) runIdle(ctx context.Context, stdout, stderr io.Writer) int {
@@ -480,34 +482,22 @@ func (b *bench) runIdle(ctx context.Context, stdout, stderr io.Writer) int {
 	rep.Interrupted = ctx.Err() != nil
 	for n, rs := range rep.rounds {
 		st := &idleStats{}
-		var heap, stack, rss, g, add []float64
 		for _, r := range rs {
 			st.Conns, st.Idle = r.Conns, r.Idle
-			heap, stack, rss = append(heap, r.HeapPerConn), append(stack, r.StackPerConn), append(rss, r.RSSPerConn)
-			g, add = append(g, float64(r.Goroutines)), append(add, float64(r.GoroutinesAdded))
+			st.heap, st.stack, st.rss = append(st.heap, r.HeapPerConn), append(st.stack, r.StackPerConn), append(st.rss, r.RSSPerConn)
+			st.gor, st.added = append(st.gor, float64(r.Goroutines)), append(st.added, float64(r.GoroutinesAdded))
 		}
-		st.HeapPerConn, st.StackPerConn, st.RSSPerConn = median(heap), median(stack), median(rss)
-		st.Goroutines, st.Added = median(g), median(add)
+		st.HeapPerConn, st.StackPerConn, st.RSSPerConn = median(st.heap), median(st.stack), median(st.rss)
+		st.Goroutines, st.Added = median(st.gor), median(st.added)
 		rep.Transports[n] = st
 	}
-	if f, nh := rep.rounds["ferry"], rep.rounds["nethttp"]; len(f) > 0 && len(nh) > 0 {
-		k := min(len(f), len(nh))
-		pick := func(rs []idleResult, get func(idleResult) float64) []float64 {
-			var out []float64
-			for _, r := range rs[:k] {
-				out = append(out, get(r))
-			}
-			return out
-		}
-		heap := func(r idleResult) float64 { return r.HeapPerConn }
-		stack := func(r idleResult) float64 { return r.StackPerConn }
-		rss := func(r idleResult) float64 { return r.RSSPerConn }
-		gor := func(r idleResult) float64 { return float64(r.Goroutines) }
+	if f, nh := rep.Transports["ferry"], rep.Transports["nethttp"]; f != nil && nh != nil {
+		k := min(len(f.heap), len(nh.heap)) // every transport in rep.Transports has a round
 		rep.Ratios = map[string]ratio{
-			"heap_per_conn":  ratioOf(pick(f, heap), pick(nh, heap)),
-			"stack_per_conn": ratioOf(pick(f, stack), pick(nh, stack)),
-			"rss_per_conn":   ratioOf(pick(f, rss), pick(nh, rss)),
-			"goroutines":     ratioOf(pick(f, gor), pick(nh, gor)),
+			"heap_per_conn":  ratioOf(f.heap[:k], nh.heap[:k]),
+			"stack_per_conn": ratioOf(f.stack[:k], nh.stack[:k]),
+			"rss_per_conn":   ratioOf(f.rss[:k], nh.rss[:k]),
+			"goroutines":     ratioOf(f.gor[:k], nh.gor[:k]),
 		}
 	}
 	if o.JSON {
