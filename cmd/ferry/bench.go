@@ -100,10 +100,7 @@ func runBench(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 
 func benchFail(stderr io.Writer, err error) int {
 	fmt.Fprintf(stderr, "ferry bench: %v\n", err)
-	if ee, ok := err.(*exitError); ok {
-		return ee.code
-	}
-	return exitInternal
+	return exitCodeOf(err)
 }
 
 // bench is one `ferry bench` run.

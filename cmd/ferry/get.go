@@ -90,10 +90,7 @@ func (g *getter) fail(code int, msg string) int {
 }
 
 func (g *getter) failErr(err error) int {
-	if ee, ok := err.(*exitError); ok {
-		return g.fail(ee.code, ee.err.Error())
-	}
-	return g.fail(exitInternal, err.Error())
+	return g.fail(exitCodeOf(err), err.Error())
 }
 
 func (g *getter) run(ctx context.Context, rawURL string, stdin io.Reader) int {

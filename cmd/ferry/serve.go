@@ -58,10 +58,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	s, err := startServe(o)
 	if err != nil {
 		fmt.Fprintf(stderr, "ferry serve: %v\n", err)
-		if ee, ok := err.(*exitError); ok {
-			return ee.code
-		}
-		return exitInternal
+		return exitCodeOf(err)
 	}
 	defer s.close()
 	s.print(stdout)
