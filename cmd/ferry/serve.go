@@ -110,7 +110,7 @@ func loopbackAddr(flag, addr string) error {
 	if err != nil {
 		return usageErr("%s %q: %v", flag, addr, err)
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !proxytest.IsLoopback(host) {
 		return usageErr("%s %q: ferry serve listens on loopback only", flag, addr)
 	}
 	return nil

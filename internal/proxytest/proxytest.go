@@ -300,9 +300,11 @@ func writeStatus(w io.Writer, code int, h http.Header, body string, closeConn bo
 	return resp.Write(w)
 }
 
-// loopback reports whether host names this machine: the proxy never dials
-// anywhere else, so a test can never reach the outside.
-func loopback(host string) bool {
+// IsLoopback reports whether host (a name or an IP address, without port or
+// brackets) names this machine: "localhost" or a loopback IP. The proxy
+// never dials anywhere else, so a test can never reach the outside; ferry
+// serve listens nowhere else.
+func IsLoopback(host string) bool {
 	if host == "localhost" {
 		return true
 	}
@@ -338,7 +340,7 @@ func (p *Proxy) tunnel(c net.Conn, br *bufio.Reader, req *http.Request, f Fault)
 		return
 	}
 	host, _, err := net.SplitHostPort(req.RequestURI)
-	if err != nil || !loopback(host) {
+	if err != nil || !IsLoopback(host) {
 		writeStatus(c, http.StatusForbidden, nil, "proxytest dials loopback only\n", true)
 		return
 	}
@@ -423,7 +425,7 @@ func (p *Proxy) forward(c net.Conn, br *bufio.Reader, req *http.Request, ups map
 		return true
 	}
 	host := req.URL.Hostname()
-	if !loopback(host) {
+	if !IsLoopback(host) {
 		writeStatus(c, http.StatusForbidden, nil, "proxytest dials loopback only\n", true)
 		return false
 	}

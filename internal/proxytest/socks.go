@@ -157,7 +157,7 @@ func (s *SOCKS5) handle(c net.Conn) {
 	s.targets = append(s.targets, target)
 	s.mu.Unlock()
 	reply := func(code byte) { c.Write([]byte{5, code, 0, 1, 0, 0, 0, 0, 0, 0}) }
-	if !loopback(host) {
+	if !IsLoopback(host) {
 		reply(2) // not allowed by ruleset
 		return
 	}
