@@ -133,10 +133,7 @@ func startServe(o *serveOptions) (s *served, err error) {
 	raiseFileLimit(1 << 20) // as many connections as the hard limit allows: --idle opens thousands
 	body := []byte("hello, ferry\n")
 	if o.Size >= 0 {
-		body = make([]byte, o.Size)
-		for i := range body {
-			body[i] = 'a' + byte(i%26)
-		}
+		body = alphabet(o.Size)
 	}
 	h := serveHandler(body)
 	ca, leaf := testcert.MustLocalhost("ferry serve CA")
@@ -201,16 +198,23 @@ func startServe(o *serveOptions) (s *served, err error) {
 	return s, nil
 }
 
+// alphabet returns n bytes of a, b, ..., z, a, ...: a body that is easy to
+// read and to check.
+func alphabet(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = 'a' + byte(i%26)
+	}
+	return b
+}
+
 // serveHandler answers every request with body, drained request body first,
 // and GET /bytes/N with N bytes; it allocates little, so that a benchmark's
 // figures show the client.
 func serveHandler(body []byte) http.Handler {
 	ctype := []string{"text/plain; charset=utf-8"}
 	clen := []string{strconv.Itoa(len(body))}
-	chunk := make([]byte, 32<<10)
-	for i := range chunk {
-		chunk[i] = 'a' + byte(i%26)
-	}
+	chunk := alphabet(32 << 10)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		h := w.Header()
