@@ -62,23 +62,16 @@ func usePAC(ctx context.Context, tr *ferry.Transport, c *client, source string, 
 }
 
 // describeRoute prints, for -v, the proxy list entries that failed before
-// the one that served the request.
+// the one that served the request (FormatPAC names a nil entry DIRECT).
 func describeRoute(printf func(string, ...any), resp *http.Response) {
 	info, ok := ferry.ConnInfoOf(resp)
 	if !ok || len(info.Skipped) == 0 {
 		return
 	}
 	for i, s := range info.Skipped {
-		printf("* entry %d, %s, failed: %v\n", i+1, routeName(s.Proxy), s.Err)
+		printf("* entry %d, %s, failed: %v\n", i+1, proxyconfig.FormatPAC([]*url.URL{s.Proxy}), s.Err)
 	}
-	printf("* entry %d, %s, served the request\n", len(info.Skipped)+1, routeName(info.Proxy))
-}
-
-func routeName(p *url.URL) string {
-	if p == nil {
-		return "DIRECT"
-	}
-	return proxyconfig.FormatPAC([]*url.URL{p})
+	printf("* entry %d, %s, served the request\n", len(info.Skipped)+1, proxyconfig.FormatPAC([]*url.URL{info.Proxy}))
 }
 
 // listFailure rewrites the message of a proxy list whose every entry
