@@ -304,13 +304,14 @@ func (b *bench) runLoad(ctx context.Context, stdout, stderr io.Writer) int {
 
 func (b *bench) summarize(rep *loadReport, stats map[string]*transportStats) {
 	for _, st := range rep.Transports {
+		var protos []string // distinct, in order of appearance
 		for _, r := range st.rounds {
 			st.Requests += r.requests
 			st.Errors += r.errors
 			st.Non2xx += r.non2xx
 			for _, p := range r.protos {
-				if !slices.Contains(strings.Split(st.Protocols, ","), p) {
-					st.Protocols = strings.TrimPrefix(st.Protocols+","+p, ",")
+				if !slices.Contains(protos, p) {
+					protos = append(protos, p)
 				}
 			}
 			if r.firstErr != nil && st.FirstError == "" {
@@ -325,6 +326,7 @@ func (b *bench) summarize(rep *loadReport, stats map[string]*transportStats) {
 			st.cpu = append(st.cpu, cpu)
 			st.mal = append(st.mal, float64(r.mallocs)/float64(ok))
 		}
+		st.Protocols = strings.Join(protos, ",")
 		st.ReqPerSec, st.CPUPerReq, st.AllocsPerReq = median(st.rps), median(st.cpu), median(st.mal)
 		us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 		st.P50, st.P90, st.P99 = us(st.hist.quantile(0.5)), us(st.hist.quantile(0.9)), us(st.hist.quantile(0.99))
