@@ -143,10 +143,12 @@ func demo() (*demoReport, error) {
 	rep := &demoReport{OK: true}
 	for _, r := range rows {
 		var p *proxytest.Proxy
-		switch r.Proxy {
-		case "http":
+		switch {
+		case r.ProxyAuth != "":
+			p = digestProxy
+		case r.Proxy == "http":
 			p = httpProxy
-		case "https":
+		case r.Proxy == "https":
 			p = httpsProxy
 		}
 		target := plain.URL
@@ -160,16 +162,14 @@ func demo() (*demoReport, error) {
 			ConnectTimeout:        5 * time.Second,
 			ReadTimeout:           5 * time.Second,
 		}
-		if r.ProxyAuth != "" {
-			p = digestProxy
-		}
 		if p != nil {
-			tr.Proxy = http.ProxyURL(p.URL())
+			pu := p.URL()
+			if r.ProxyAuth != "" {
+				pu = p.URLWithAuth("demo", "s3cret")
+				tr.ProxyAuth = []proxyauth.Scheme{&proxyauth.Digest{}}
+			}
+			tr.Proxy = http.ProxyURL(pu)
 			p.Reset()
-		}
-		if r.ProxyAuth != "" {
-			tr.Proxy = http.ProxyURL(p.URLWithAuth("demo", "s3cret"))
-			tr.ProxyAuth = []proxyauth.Scheme{&proxyauth.Digest{}}
 		}
 		client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 		for i := 0; i < 2; i++ {
@@ -185,10 +185,11 @@ func demo() (*demoReport, error) {
 		}
 		tr.CloseIdleConnections()
 		if p != nil {
-			if recs := p.Requests(); len(recs) > 0 {
+			recs := p.Requests()
+			if len(recs) > 0 {
 				r.ProxySaw = recs[0].Method + " " + recs[0].Target
 			}
-			if recs := p.Requests(); r.ProxyAuth != "" && len(recs) == 2 {
+			if r.ProxyAuth != "" && len(recs) == 2 {
 				// The first CONNECT got the 407, the second its answer.
 				scheme, _, _ := strings.Cut(recs[1].Header.Get("Proxy-Authorization"), " ")
 				r.ProxySaw += ", 407, then " + scheme
