@@ -129,16 +129,10 @@ func (g *getter) fetch(ctx context.Context, stdin io.Reader, out *output) int {
 			return g.failErr(err)
 		}
 	}
-	if o.Verbose {
-		if c.proxy != nil {
-			v.printf("* proxy %s (from %s)\n", proxyconfig.Redacted(c.proxy), c.proxyFrom)
-		}
-		req = req.WithContext(httptrace.WithClientTrace(req.Context(), v.trace()))
-		tr.OnProxyConnectResponse = func(_ context.Context, p *url.URL, creq *http.Request, cres *http.Response) error {
-			v.connectExchange(p, creq, cres)
-			return nil
-		}
+	if c.proxy != nil {
+		v.printf("* proxy %s (from %s)\n", proxyconfig.Redacted(c.proxy), c.proxyFrom)
 	}
+	req = v.attach(req, tr)
 	if f, ok := req.Body.(*os.File); ok && g.progressOK() {
 		if st, err := f.Stat(); err == nil && st.Size() > progressMin {
 			req.Body = &progress{r: f, total: st.Size(), w: g.stderr, label: "upload"}
@@ -165,10 +159,8 @@ func (g *getter) fetch(ctx context.Context, stdin io.Reader, out *output) int {
 		return g.fail(code, msg)
 	}
 	defer resp.Body.Close()
-	if o.Verbose {
-		describeRoute(v.printf, resp)
-		v.response(resp)
-	}
+	describeRoute(v.printf, resp)
+	v.response(resp)
 	if o.Fail && resp.StatusCode >= 400 {
 		// As curl --fail: the error page is not the document asked for.
 		return g.fail(exitHTTP, fmt.Sprintf("the origin answered %s for %s", resp.Status, resp.Request.URL.Redacted()))
@@ -196,9 +188,7 @@ func (g *getter) fetch(ctx context.Context, stdin io.Reader, out *output) int {
 		code, msg := c.peerFailure(err, resp.Request.URL)
 		return g.fail(code, "reading the body: "+msg)
 	}
-	if o.Verbose {
-		v.printf("* total %v\n", time.Since(start).Round(time.Microsecond))
-	}
+	v.printf("* total %v\n", time.Since(start).Round(time.Microsecond))
 	return exitOK
 }
 
@@ -300,12 +290,13 @@ func (o *output) finish(ok bool) error {
 // as written (from httptrace, so it is what went on the wire), "< " for the
 // response. Credentials never appear: Authorization and Proxy-Authorization
 // keep their scheme only, URLs lose their password. Trace callbacks come
-// from the body writer's goroutine too, hence the mutex.
+// from the body writer's goroutine too, hence the mutex. Without -v (on
+// false) printf, attach and response do nothing: callers need not check.
 type verbose struct {
 	w     io.Writer
 	c     *client
 	start time.Time
-	on    bool
+	on    bool // -v
 
 	mu                          sync.Mutex
 	cur                         *http.Request
@@ -321,6 +312,19 @@ func (v *verbose) printf(format string, a ...any) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	fmt.Fprintf(v.w, format, a...)
+}
+
+// attach has req's head (via httptrace) and tr's CONNECT exchanges written
+// to -v, and returns the request to send.
+func (v *verbose) attach(req *http.Request, tr *ferry.Transport) *http.Request {
+	if !v.on {
+		return req
+	}
+	tr.OnProxyConnectResponse = func(_ context.Context, p *url.URL, creq *http.Request, cres *http.Response) error {
+		v.connectExchange(p, creq, cres)
+		return nil
+	}
+	return req.WithContext(httptrace.WithClientTrace(req.Context(), v.trace()))
 }
 
 func (v *verbose) setRequest(r *http.Request) {
@@ -416,6 +420,9 @@ func (v *verbose) trace() *httptrace.ClientTrace {
 }
 
 func (v *verbose) response(resp *http.Response) {
+	if !v.on {
+		return
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	w := v.w
