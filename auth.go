@@ -2,16 +2,17 @@ package ferry
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/url"
 
 	"github.com/ferryhttp/ferry/conn"
+	"github.com/ferryhttp/ferry/pool"
 	"github.com/ferryhttp/ferry/proxyconfig"
 )
 
 // max407Body is how much of a 407's body is read (and dropped) so its
-// connection can carry the next leg; a longer body closes the connection.
+// connection can carry the next leg; a longer body, or one that does not end
+// within pool.Drain's wait, closes the connection.
 const max407Body = 64 << 10
 
 // setProxyAuth gives a new connection to a proxy its authentication state,
@@ -97,7 +98,7 @@ func (t *Transport) forward407Legs(ctx context.Context, req *http.Request, r *ro
 			return res, nil
 		}
 		e := res.entry
-		same := drain407(res.resp) && c.Release()
+		same := pool.Drain(c, res.resp.Body, res.resp.ContentLength, max407Body) && c.Release()
 		ro := withProxyAuthorization(ropts, next)
 		if !same {
 			t.pool.Discard(e)
@@ -119,13 +120,6 @@ func (t *Transport) forward407Legs(ctx context.Context, req *http.Request, r *ro
 		res = attemptResult{resp: resp, entry: e, reuse: same || res.reuse}
 	}
 	return res, nil
-}
-
-// drain407 reads a 407's body to its end, if it is short, so the connection
-// can carry the next leg.
-func drain407(resp *http.Response) bool {
-	n, err := io.Copy(io.Discard, io.LimitReader(resp.Body, max407Body+1))
-	return err == nil && n <= max407Body
 }
 
 // forwardTarget is the request target a forwarded request goes out with,

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ferryhttp/ferry/conn"
 )
 
 // DefaultDrainLimit is how much of an unread response body Close reads so the
@@ -134,12 +136,21 @@ func (b *Body) drain() bool {
 	if limit <= 0 {
 		limit = DefaultDrainLimit
 	}
-	c := b.e.Conn
-	if !c.KeepAlive() || b.Length > limit {
+	return Drain(b.e.Conn, b.rc, b.Length, limit)
+}
+
+// Drain reads and drops rc, the unread rest of a response body on c (length
+// its ContentLength, -1 unknown), so that c can carry another request. It
+// reports whether rc reached its end within limit bytes; it reads nothing
+// when c cannot be reused anyway or a known length is over limit, and waits
+// at most drainTimeout for the rest. When it reports false, the connection
+// must be closed rather than reused.
+func Drain(c *conn.Conn, rc io.Reader, length, limit int64) bool {
+	if !c.KeepAlive() || length > limit {
 		return false
 	}
 	c.SetExtraReadDeadline(time.Now().Add(drainTimeout))
-	n, err := io.CopyN(io.Discard, b.rc, limit+1)
+	n, err := io.CopyN(io.Discard, rc, limit+1)
 	c.SetExtraReadDeadline(time.Time{})
 	return err == io.EOF && n <= limit
 }
