@@ -43,20 +43,7 @@ func (t *Transport) addProxyAuth(c *conn.Conn, req *http.Request, r *route, ropt
 	if pa == nil || r.mode != proxyconfig.Forward {
 		return ropts
 	}
-	v, _ := pa.Authorization(methodOf(req), forwardTarget(req, ropts), nil)
-	return withProxyAuthorization(ropts, v)
-}
-
-func withProxyAuthorization(ropts conn.RequestOptions, v string) conn.RequestOptions {
-	if v == "" {
-		return ropts
-	}
-	h := make(http.Header, len(ropts.Header)+1)
-	for k, vs := range ropts.Header {
-		h[k] = vs
-	}
-	h["Proxy-Authorization"] = []string{v}
-	ropts.Header = h
+	ropts.ProxyAuthorization, _ = pa.Authorization(methodOf(req), forwardTarget(req, ropts), nil)
 	return ropts
 }
 
@@ -99,7 +86,8 @@ func (t *Transport) forward407Legs(ctx context.Context, req *http.Request, r *ro
 		}
 		e := res.entry
 		same := pool.Drain(c, res.resp.Body, res.resp.ContentLength, max407Body) && c.Release()
-		ro := withProxyAuthorization(ropts, next)
+		ro := ropts
+		ro.ProxyAuthorization = next
 		if !same {
 			t.pool.Discard(e)
 			if e, err = t.pool.Dial(ctx, r.key, func(ctx context.Context) (*conn.Conn, error) { return t.dial(ctx, r) }); err != nil {

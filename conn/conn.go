@@ -141,6 +141,7 @@ type Conn struct {
 	req       *http.Request // the caller's request
 	wireReq   http.Request  // the copy that goes on the wire
 	wireHdr   http.Header   // reusable header map for wireReq
+	wirePA    [1]string     // reusable value of wireHdr's Proxy-Authorization
 	forward   bool
 	inFlight  bool
 	reusable  bool
@@ -284,6 +285,7 @@ func (c *Conn) dropRequest() {
 	c.wireReq = http.Request{}
 	// The map is the Conn's, for reuse; its values are the caller's slices.
 	clear(c.wireHdr)
+	c.wirePA[0] = ""
 	c.ctx = nil
 	c.lastReadErr = nil
 	c.netWriteErr.Store(nil)

@@ -35,6 +35,10 @@ type RequestOptions struct {
 	Host string
 	// Close asks for "Connection: close"; the connection is not reused.
 	Close bool
+	// ProxyAuthorization, when set, is sent as Proxy-Authorization (the
+	// Transport's answer to a forwarding proxy's 407): it replaces one in
+	// Header, and follows one in the request's own header.
+	ProxyAuthorization string
 }
 
 // Request writes req on the connection. A request without a body is written
@@ -68,8 +72,8 @@ func (c *Conn) Request(ctx context.Context, req *http.Request, o RequestOptions)
 
 	c.wireReq = *req
 	w := &c.wireReq
-	if len(o.Header) > 0 {
-		w.Header = c.mergeHeader(req.Header, o.Header)
+	if len(o.Header) > 0 || o.ProxyAuthorization != "" {
+		w.Header = c.mergeHeader(req.Header, o.Header, o.ProxyAuthorization)
 	}
 	if o.Host != "" {
 		w.Host = o.Host
@@ -129,11 +133,12 @@ func (c *Conn) startHeaderTimer() {
 	}
 }
 
-// mergeHeader returns the caller's header plus extra in a map owned by the
-// Conn (reused, so a request costs no allocation for it).
-func (c *Conn) mergeHeader(h, extra http.Header) http.Header {
+// mergeHeader returns the caller's header plus extra, and Proxy-Authorization
+// pa when set (instead of extra's), in a map owned by the Conn (reused, so a
+// request costs no allocation for it).
+func (c *Conn) mergeHeader(h, extra http.Header, pa string) http.Header {
 	if c.wireHdr == nil {
-		c.wireHdr = make(http.Header, len(h)+len(extra))
+		c.wireHdr = make(http.Header, len(h)+len(extra)+1)
 	} else {
 		clear(c.wireHdr)
 	}
@@ -141,13 +146,27 @@ func (c *Conn) mergeHeader(h, extra http.Header) http.Header {
 		c.wireHdr[k] = v
 	}
 	for k, v := range extra {
-		if old, ok := c.wireHdr[k]; ok {
-			c.wireHdr[k] = append(old[:len(old):len(old)], v...)
-		} else {
-			c.wireHdr[k] = v
+		if pa != "" && k == proxyAuthorization {
+			continue
 		}
+		c.wireHdr[k] = appendValues(c.wireHdr[k], v)
+	}
+	if pa != "" {
+		c.wirePA[0] = pa
+		c.wireHdr[proxyAuthorization] = appendValues(c.wireHdr[proxyAuthorization], c.wirePA[:])
 	}
 	return c.wireHdr
+}
+
+const proxyAuthorization = "Proxy-Authorization"
+
+// appendValues is old followed by v, without writing into old's array (the
+// caller's); v itself when there is no old.
+func appendValues(old, v []string) []string {
+	if old == nil {
+		return v
+	}
+	return append(old[:len(old):len(old)], v...)
 }
 
 func expectsContinue(r *http.Request) bool {

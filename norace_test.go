@@ -1,0 +1,5 @@
+//go:build !race
+
+package ferry_test
+
+const raceEnabled = false
