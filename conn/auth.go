@@ -36,11 +36,11 @@ type ProxyAuth interface {
 // authState is the Conn's part of proxy authentication.
 type authState struct {
 	pa   ProxyAuth
-	legs int    // CONNECT requests sent by the current Connect
-	next string // Proxy-Authorization for the next CONNECT leg on this connection
-	// haveNext: next was computed from the 407 on this connection (else the
-	// next leg asks ProxyAuth for a first leg).
-	haveNext bool
+	legs int // CONNECT requests sent by the current Connect
+	// next is the Proxy-Authorization for the next CONNECT leg on this
+	// connection, computed from its 407; "" when the next leg asks ProxyAuth
+	// for a first leg (a 407 never leaves an empty one: it ends Connect).
+	next string
 }
 
 // SetProxyAuth makes the Conn answer a proxy's 407 with a: a CONNECT during
@@ -75,7 +75,7 @@ func (c *Conn) Connect(ctx context.Context) error {
 	if c.auth.pa == nil || c.tunnel == nil || c.proxy == nil || isSOCKS(c.proxy.Scheme) || c.connected {
 		return c.connect(ctx)
 	}
-	c.auth.legs, c.auth.haveNext = 0, false
+	c.auth.legs, c.auth.next = 0, ""
 	for {
 		err := c.connect(ctx)
 		if err != errAuthReconnect {
@@ -92,18 +92,15 @@ func (c *Conn) authorizeConnect(req *http.Request) {
 		return
 	}
 	v := c.auth.next
-	if !c.auth.haveNext {
+	if v == "" {
 		v, _ = c.auth.pa.Authorization(http.MethodConnect, req.Host, nil)
 	}
-	c.auth.next, c.auth.haveNext = "", false
+	c.auth.next = ""
 	c.auth.legs++
 	if v == "" {
 		return
 	}
-	h := req.Header.Clone()
-	if h == nil {
-		h = make(http.Header, 1)
-	}
+	h := req.Header.Clone() // never nil: connectTunnel made req.Header
 	h.Set("Proxy-Authorization", v)
 	req.Header = h
 }
@@ -126,7 +123,7 @@ func (c *Conn) answerConnect407(ctx context.Context, req *http.Request, resp *ht
 	if !ref.complete || resp.Close || br.Buffered() > 0 {
 		return errAuthReconnect
 	}
-	c.auth.next, c.auth.haveNext = next, true
+	c.auth.next = next
 	return c.connectTunnel(ctx)
 }
 
