@@ -135,7 +135,8 @@ func atEOF(r io.Reader) bool {
 	return n == 0 && err == io.EOF
 }
 
-// endProxyAuth ends the conversation with the proxy once a tunnel is up.
+// endProxyAuth ends the connection's proxy authentication, if it has any:
+// a tunnel is up, the connection closed, or its handshake was abandoned.
 func (c *Conn) endProxyAuth() {
 	if c.auth.pa != nil {
 		c.auth.pa.Reset()
@@ -149,7 +150,5 @@ func (c *Conn) endProxyAuth() {
 // connection and would refuse a new one on it.
 func (c *Conn) AbandonProxyAuth() {
 	c.reusable = false
-	if c.auth.pa != nil {
-		c.auth.pa.Reset()
-	}
+	c.endProxyAuth()
 }

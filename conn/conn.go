@@ -259,9 +259,7 @@ func (c *Conn) close(abort bool) error {
 	c.isVerified, c.isProxyVerified, c.hasConnectedToProxy = false, false, false
 	c.tlsState, c.proxyTLSState = nil, nil
 	c.dropRequest()
-	if c.auth.pa != nil {
-		c.auth.pa.Reset() // state bound to this connection ends with it
-	}
+	c.endProxyAuth() // state bound to this connection ends with it
 	return err
 }
 
