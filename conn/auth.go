@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 )
 
@@ -125,14 +124,6 @@ func (c *Conn) answerConnect407(ctx context.Context, req *http.Request, resp *ht
 	}
 	c.auth.next = next
 	return c.connectTunnel(ctx)
-}
-
-// atEOF reports whether r, a response body read up to a limit, is at its
-// end (it reads at most one more byte).
-func atEOF(r io.Reader) bool {
-	var b [1]byte
-	n, err := r.Read(b[:])
-	return n == 0 && err == io.EOF
 }
 
 // endProxyAuth ends the connection's proxy authentication, if it has any:

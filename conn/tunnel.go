@@ -77,8 +77,12 @@ func (c *Conn) connectTunnel(ctx context.Context) error {
 		var body []byte
 		complete := resp.ContentLength == 0
 		if !complete {
-			body, _ = io.ReadAll(io.LimitReader(resp.Body, maxConnectErrorBody))
-			complete = atEOF(resp.Body)
+			// One byte past the limit tells a body that ends there from a
+			// longer one.
+			var rerr error
+			body, rerr = io.ReadAll(io.LimitReader(resp.Body, maxConnectErrorBody+1))
+			complete = rerr == nil && len(body) <= maxConnectErrorBody
+			body = body[:min(len(body), maxConnectErrorBody)]
 		}
 		ref = &refusal{resp.StatusCode, resp.Header, body, complete}
 		// The hook reads the same bytes the ProxyError keeps.
