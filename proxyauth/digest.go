@@ -127,7 +127,7 @@ func (a *digestAuth) Authorize(r *Request) (string, error) {
 		a.earlier = true
 		return a.response(r.Method, r.Target), nil
 	}
-	ch, err := bestDigest(r.Challenges)
+	o, err := bestDigest(r.Challenges)
 	if err != nil {
 		return "", err
 	}
@@ -135,11 +135,11 @@ func (a *digestAuth) Authorize(r *Request) (string, error) {
 	// were computed from an earlier request's nonce: a proxy may have
 	// forgotten it (a restart, a farm behind a load balancer) without
 	// saying stale=true, so that nonce earns one more try with the new one.
-	if r.Sent != "" && !strings.EqualFold(ch.Params["stale"], "true") && !a.earlier {
+	if r.Sent != "" && !strings.EqualFold(o.ch.Params["stale"], "true") && !a.earlier {
 		return "", ErrRejected
 	}
 	a.earlier = false
-	n, err := a.newNonce(ch)
+	n, err := a.newNonce(o)
 	if err != nil {
 		return "", err
 	}
@@ -155,22 +155,13 @@ func (a *digestAuth) Close() {
 	}
 }
 
-func (a *digestAuth) newNonce(ch Challenge) (*digestNonce, error) {
-	p := ch.Params
-	n := &digestNonce{algorithm: p["algorithm"], realm: p["realm"], nonce: p["nonce"]}
+// newNonce sets up the nonce of o, the challenge bestDigest chose.
+func (a *digestAuth) newNonce(o digestOffer) (*digestNonce, error) {
+	p := o.ch.Params
+	n := &digestNonce{algorithm: p["algorithm"], newHash: o.newHash, sess: o.sess, qop: o.qop, realm: p["realm"], nonce: p["nonce"]}
 	n.opaque, n.hasOpaque = p["opaque"]
 	if n.nonce == "" {
 		return nil, fmt.Errorf("%w: no nonce", ErrDigestUnsupported)
-	}
-	var ok bool
-	if n.newHash, n.sess, ok = digestAlgorithm(n.algorithm); !ok {
-		return nil, fmt.Errorf("%w: algorithm %q", ErrDigestUnsupported, n.algorithm)
-	}
-	if q, has := p["qop"]; has {
-		if !hasToken(q, "auth") {
-			return nil, fmt.Errorf("%w: qop %q", ErrDigestUnsupported, q)
-		}
-		n.qop = true
 	}
 	n.userhash = strings.EqualFold(p["userhash"], "true")
 	n.cnonce = a.d.newCnonce()
@@ -228,33 +219,44 @@ func (a *digestAuth) response(method, uri string) string {
 	return b.String()
 }
 
+// digestOffer is a Digest challenge ferry can answer, with what its
+// algorithm and qop parameters mean.
+type digestOffer struct {
+	ch      Challenge
+	newHash func() hash.Hash
+	sess    bool // a -sess algorithm
+	qop     bool // qop=auth offered (else RFC 2069's form)
+}
+
 // bestDigest picks the strongest challenge ferry can answer (a proxy may
 // offer one per algorithm, RFC 7616 section 3.7).
-func bestDigest(chs []Challenge) (Challenge, error) {
-	best, bestRank := -1, 0
+func bestDigest(chs []Challenge) (digestOffer, error) {
+	var best digestOffer
+	found, bestRank := false, 0
 	var firstErr error
-	for i, c := range chs {
+	for _, c := range chs {
 		alg := c.Params["algorithm"]
-		newHash, _, ok := digestAlgorithm(alg)
+		newHash, sess, ok := digestAlgorithm(alg)
 		if !ok {
 			firstErr = fmt.Errorf("%w: algorithm %q", ErrDigestUnsupported, alg)
 			continue
 		}
-		if q, has := c.Params["qop"]; has && !hasToken(q, "auth") {
+		q, hasQop := c.Params["qop"]
+		if hasQop && !hasToken(q, "auth") {
 			firstErr = fmt.Errorf("%w: qop %q", ErrDigestUnsupported, q)
 			continue
 		}
-		if r := newHash().Size(); best < 0 || r > bestRank {
-			best, bestRank = i, r
+		if r := newHash().Size(); !found || r > bestRank {
+			best, found, bestRank = digestOffer{ch: c, newHash: newHash, sess: sess, qop: hasQop}, true, r
 		}
 	}
-	if best < 0 {
+	if !found {
 		if firstErr == nil {
 			firstErr = ErrDigestUnsupported
 		}
-		return Challenge{}, firstErr
+		return digestOffer{}, firstErr
 	}
-	return chs[best], nil
+	return best, nil
 }
 
 // digestAlgorithm maps an algorithm name to its hash and whether it is a
