@@ -3,6 +3,8 @@ package proxyauth
 import (
 	"net/http"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Challenge is one challenge of a Proxy-Authenticate header (RFC 9110
@@ -92,7 +94,7 @@ func (p *lexer) skipItem() {
 
 func (p *lexer) token() string {
 	start := p.i
-	for p.i < len(p.s) && isTokenChar(p.s[p.i]) {
+	for p.i < len(p.s) && httpguts.IsTokenRune(rune(p.s[p.i])) {
 		p.i++
 	}
 	return p.s[start:p.i]
@@ -212,14 +214,6 @@ func (p *lexer) quoted() string {
 		}
 	}
 	return b.String()
-}
-
-func isTokenChar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 func isToken68Char(c byte) bool {
