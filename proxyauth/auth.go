@@ -145,12 +145,13 @@ func (s *Session) preemptive(method, target string) (string, error) {
 			return "", nil
 		}
 	}
-	if s.auth == nil || s.scheme != sc {
+	// s.auth is set only together with a scheme, so a non-nil s.auth is
+	// s.scheme's, which is sc.
+	if s.auth == nil {
 		au, err := sc.Start(s.proxy)
 		if err != nil {
 			return "", nil
 		}
-		closeAuth(s.auth)
 		s.auth, s.scheme = au, sc
 	}
 	v, err := s.auth.Authorize(&Request{Method: method, Target: target})
