@@ -71,9 +71,11 @@ func (t *Transport) answerForward407(ctx context.Context, req *http.Request, r *
 func (t *Transport) forward407Legs(ctx context.Context, req *http.Request, r *route, ropts conn.RequestOptions, res attemptResult) (attemptResult, error) {
 	for legs := 1; res.resp.StatusCode == http.StatusProxyAuthRequired && legs < conn.MaxAuthLegs; legs++ {
 		c := res.entry.Conn
+		// Every connection of a forward route was dialed by t.dial, which
+		// gave it a ProxyAuth (send comes here only with t.auth set).
 		pa := c.ProxyAuth()
 		hasBody := req.Body != nil && req.Body != http.NoBody
-		if pa == nil || (hasBody && req.GetBody == nil) {
+		if hasBody && req.GetBody == nil {
 			return res, nil
 		}
 		next, err := pa.Authorization(methodOf(req), forwardTarget(req, ropts), res.resp.Header)
