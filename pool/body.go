@@ -143,7 +143,7 @@ func (b *Body) drain() bool {
 // its ContentLength, -1 unknown), so that c can carry another request. It
 // reports whether rc reached its end within limit bytes; it reads nothing
 // when c cannot be reused anyway or a known length is over limit, and waits
-// at most drainTimeout for the rest. When it reports false, the connection
+// at most drainTimeout (500 ms) for the rest. When it reports false, the connection
 // must be closed rather than reused.
 func Drain(c *conn.Conn, rc io.Reader, length, limit int64) bool {
 	if !c.KeepAlive() || length > limit {
